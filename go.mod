@@ -1,0 +1,3 @@
+module robodistill
+
+go 1.24

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"robodistill/sim/frames"
 	"robodistill/sim/mujoco"
 )
 
@@ -132,6 +133,12 @@ type Options struct {
 	MaxSteps int
 	// HideGoal zeroes the goal in observations (MetaWorld's partially observable mode).
 	HideGoal bool
+	// FullForward runs mj_forward after every step, as MetaWorld does, instead of the
+	// equivalent kinematics pass (for checking that equivalence).
+	FullForward bool
+	// RawCameras returns frames exactly as the scene's cameras define them; by default the
+	// corner cameras, which MetaWorld defines upside down, are turned upright.
+	RawCameras bool
 	// Render configures cameras; the renderer is created on first use.
 	Render mujoco.RenderOptions
 }
@@ -169,6 +176,8 @@ type Env struct {
 	obs      Obs
 	steps    int
 	renderer *mujoco.Renderer
+	// contactsFresh is false after a step until a full forward pass recomputes contacts.
+	contactsFresh bool
 }
 
 // New loads task's scene and prepares an Env. Call Reset before Step.
@@ -330,6 +339,7 @@ func (e *Env) Reset(seed uint64) (Obs, error) {
 	if err := e.d.Forward(); err != nil {
 		return Obs{}, err
 	}
+	e.contactsFresh = true
 	cur := e.current()
 	e.prev = cur
 	e.obs = e.assemble(cur)
@@ -394,6 +404,12 @@ func (e *Env) SetObjXYZ(pos Vec3) error {
 
 // TouchingObject reports whether both finger pads push on geom with positive force.
 func (e *Env) TouchingObject(geom int) bool {
+	if !e.contactsFresh {
+		if err := e.d.Forward(); err != nil {
+			return false
+		}
+		e.contactsFresh = true
+	}
 	var left, right float64
 	for i := 0; i < e.d.NCon(); i++ {
 		c := e.d.Contact(i)
@@ -434,9 +450,18 @@ func (e *Env) Step(a Action) (Obs, float64, Info, bool, error) {
 	if err := e.d.Step(e.substeps); err != nil {
 		return e.obs, 0, Info{}, false, err
 	}
-	if err := e.d.Forward(); err != nil {
+	// MetaWorld calls mj_forward here so observations see the state after the last
+	// substep. Poses need only the kinematics pass, which gives bit-identical poses
+	// (TestStepMatchesFullForward); contacts and constraint forces are refreshed by a
+	// full forward pass only when a reward asks for them (TouchingObject).
+	if e.opts.FullForward {
+		if err := e.d.Forward(); err != nil {
+			return e.obs, 0, Info{}, false, err
+		}
+	} else if err := e.d.Kinematics(); err != nil {
 		return e.obs, 0, Info{}, false, err
 	}
+	e.contactsFresh = e.opts.FullForward
 	e.steps++
 	cur := e.current()
 	e.obs = e.assemble(cur)
@@ -445,7 +470,23 @@ func (e *Env) Step(a Action) (Obs, float64, Info, bool, error) {
 	return e.obs, r, info, e.steps >= e.maxSteps, nil
 }
 
-// Evaluate recomputes reward and info for the current state as if action a had been taken.
+// Refresh recomputes the observation from the simulator's current state after edits such
+// as SetJoint (a full forward pass), keeping the observation's previous-frame half.
+func (e *Env) Refresh() (Obs, error) {
+	if err := e.d.Forward(); err != nil {
+		return e.obs, err
+	}
+	e.contactsFresh = true
+	cur := e.current()
+	prev := e.prev
+	copy(e.prev[:], e.obs[18:36])
+	e.obs = e.assemble(cur)
+	e.prev = prev
+	return e.obs, nil
+}
+
+// Evaluate returns reward and info for the current observation as if action a had just
+// been taken (call Refresh first after editing the state).
 func (e *Env) Evaluate(a Action) (float64, Info) { return e.impl.evaluate(e, &e.obs, a) }
 
 // current is MetaWorld's _get_curr_obs_combined_no_goal.
@@ -503,5 +544,16 @@ func (e *Env) RenderID(cam, w, h int, out []byte) error {
 		}
 		e.renderer = r
 	}
-	return e.renderer.Render(e.d, cam, w, h, out)
+	if err := e.renderer.Render(e.d, cam, w, h, out); err != nil {
+		return err
+	}
+	if !e.opts.RawCameras && upsideDownCameras[e.m.Name(mujoco.ObjCamera, cam)] {
+		(&frames.RGB{W: w, H: h, Pix: out[:w*h*3]}).Rotate180()
+	}
+	return nil
 }
+
+// upsideDownCameras are MetaWorld's cameras whose definition rolls the image by 180°
+// (the table appears at the top). Render turns their frames upright unless
+// Options.RawCameras is set.
+var upsideDownCameras = map[string]bool{"corner": true, "corner2": true, "corner3": true, "corner4": true}

@@ -23,6 +23,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 	"unsafe"
 )
 
@@ -288,6 +289,17 @@ func (d *Data) Forward() error {
 	return nil
 }
 
+// Kinematics recomputes only the position-dependent quantities (body, geom, site and
+// camera poses: mj_kinematics, mj_comPos, mj_camlight) from qpos and the mocap poses. After
+// mj_step this gives exactly the poses mj_forward would, at a fraction of its cost; contacts
+// and constraint forces are left as the last step computed them.
+func (d *Data) Kinematics() error {
+	if C.rd_kinematics(d.m.m, d.d) != 0 {
+		return fmt.Errorf("%w: mj_kinematics: %s", ErrSimulation, C.GoString(C.rd_last_error()))
+	}
+	return nil
+}
+
 // Reset restores the model's default state (mj_resetData).
 func (d *Data) Reset() error {
 	if C.rd_reset(d.m.m, d.d) != 0 {
@@ -381,4 +393,27 @@ func (d *Data) EfcForce(i int) float64 {
 // CopyFrom copies src (of the same model) into d.
 func (d *Data) CopyFrom(src *Data) {
 	C.mj_copyData(d.d, d.m.m, src.d)
+}
+
+// CStepLoop runs the plain-C reference loop used by benchmarks on d: len(mocap)/3 control
+// steps, each setting mocap body 0 to the next 3 values of mocap and the controls to the
+// next NU values of ctrl, then substeps mj_step calls (and mj_forward when forward is set).
+// The loop is timed in C.
+func (d *Data) CStepLoop(mocap, ctrl []float64, substeps int, forward bool) (time.Duration, error) {
+	n := len(mocap) / 3
+	nu := int(d.m.m.nu)
+	if n == 0 || len(mocap) != 3*n || len(ctrl) != nu*n {
+		return 0, fmt.Errorf("mujoco.CStepLoop: %d mocap and %d ctrl values do not make whole steps", len(mocap), len(ctrl))
+	}
+	var cp *C.double
+	if nu > 0 {
+		cp = (*C.double)(unsafe.Pointer(&ctrl[0]))
+	}
+	f := 0
+	if forward {
+		f = 1
+	}
+	s := float64(C.rd_c_step_loop(d.m.m, d.d, C.int(n), C.int(substeps), C.int(f),
+		(*C.double)(unsafe.Pointer(&mocap[0])), cp))
+	return time.Duration(s * float64(time.Second)), nil
 }

@@ -94,6 +94,11 @@ int rd_forward(const mjModel* m, mjData* d) {
   return 0;
 }
 
+int rd_kinematics(const mjModel* m, mjData* d) {
+  GUARD(mj_kinematics(m, d); mj_comPos(m, d); mj_camlight(m, d));
+  return 0;
+}
+
 int rd_reset(const mjModel* m, mjData* d) {
   GUARD(mj_resetData(m, d));
   return 0;
@@ -257,4 +262,24 @@ void rd_renderer_free(rd_renderer* r) {
   eglDestroyContext(r->dpy, r->ctx);
   free(r->tmp);
   free(r);
+}
+
+#include <time.h>
+
+double rd_c_step_loop(const mjModel* m, mjData* d, int nsteps, int substeps, int forward,
+                      const double* mocap, const double* ctrl) {
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  for (int i = 0; i < nsteps; i++) {
+    if (m->nmocap > 0) {
+      d->mocap_pos[0] = mocap[3 * i];
+      d->mocap_pos[1] = mocap[3 * i + 1];
+      d->mocap_pos[2] = mocap[3 * i + 2];
+    }
+    for (int u = 0; u < m->nu; u++) d->ctrl[u] = ctrl[m->nu * i + u];
+    for (int s = 0; s < substeps; s++) mj_step(m, d);
+    if (forward) mj_forward(m, d);
+  }
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  return (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
 }

@@ -17,6 +17,8 @@ mjModel* rd_load_xml(const char* path, char* err, int errsz);
 mjData* rd_make_data(const mjModel* m);
 int rd_step(const mjModel* m, mjData* d, int nstep);
 int rd_forward(const mjModel* m, mjData* d);
+// rd_kinematics recomputes positions only: mj_kinematics, mj_comPos and mj_camlight.
+int rd_kinematics(const mjModel* m, mjData* d);
 int rd_reset(const mjModel* m, mjData* d);
 
 // Renderer: one EGL context (surfaceless Mesa) plus a MuJoCo scene and render context.
@@ -26,4 +28,12 @@ int rd_render(rd_renderer* r, const mjModel* m, mjData* d, int camid, int w, int
               int shadows, int reflections, unsigned char* out);
 void rd_renderer_free(rd_renderer* r);
 
+
+
+// rd_c_step_loop is the plain-C reference for benchmarks: nsteps control steps, each
+// setting mocap body 0's position and the controls from the given arrays (3 and nu values
+// per step) and running `substeps` mj_step calls (plus mj_forward when forward is
+// non-zero). Returns the elapsed wall time in seconds.
+double rd_c_step_loop(const mjModel* m, mjData* d, int nsteps, int substeps, int forward,
+                      const double* mocap, const double* ctrl);
 #endif

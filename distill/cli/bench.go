@@ -26,11 +26,19 @@ type SimBench struct {
 	Substeps int    `json:"substeps"`
 	Repeats  int    `json:"repeats"`
 	// Control steps per second on one core, medians over repeats.
+	// Go: Env.Step as MetaWorld does it (full mj_forward after the substeps), and with
+	// Options.KinematicsOnly.
 	GoEnvStepsPerSec    float64 `json:"go_env_steps_per_sec"`
+	GoKinStepsPerSec    float64 `json:"go_env_kinematics_only_steps_per_sec"`
 	CPlainStepsPerSec   float64 `json:"c_plain_steps_per_sec"`
 	CForwardStepsPerSec float64 `json:"c_forward_steps_per_sec"`
-	RatioVsPlain        float64 `json:"ratio_vs_plain_c"`
-	RatioVsForward      float64 `json:"ratio_vs_c_with_forward"`
+	// RatioSameWork compares Go with C doing the same MuJoCo calls (mj_step x substeps +
+	// mj_forward): the cost of the bindings, observation and reward.
+	RatioSameWork float64 `json:"ratio_go_vs_c_same_work"`
+	// RatioVsPlain compares Go (MetaWorld semantics) and Go (kinematics only) with the
+	// plain mj_step loop.
+	RatioVsPlain    float64 `json:"ratio_go_vs_plain_c"`
+	RatioKinVsPlain float64 `json:"ratio_go_kinematics_only_vs_plain_c"`
 	// Frames per second by size (fast settings), medians.
 	RenderFPS map[int]float64 `json:"render_fps"`
 }
@@ -49,8 +57,10 @@ func (a *app) benchSimCmd() *cobra.Command {
 		Use:   "sim",
 		Short: "Environment steps/s against a plain C mj_step loop, and render frames/s",
 		Long: `Measures, on one core and in one run, alternating so that machine noise hits both alike:
-  - Env.Step with the task's scripted policy (MuJoCo substeps, observation, reward),
-  - a plain C loop over mj_step on the same scene (same substeps per control step),
+  - Env.Step with the task's scripted policy (MuJoCo substeps, MetaWorld's mj_forward,
+    observation, reward), and the same with Options.KinematicsOnly,
+  - a plain C loop over mj_step on the same scene replaying the same hand targets and
+    controls (same substeps per control step),
   - the same C loop plus MetaWorld's per-step mj_forward,
 and headless render frames/s at the given sizes. Figures are medians over --repeats.`,
 		Args: cobra.NoArgs,
@@ -71,11 +81,18 @@ and headless render frames/s at the given sizes. Figures are medians over --repe
 				return err
 			}
 			defer cEnv.Close()
+			kinOpts := a.envOptions(rate)
+			kinOpts.KinematicsOnly = true
+			kinEnv, err := metaworld.New(t, kinOpts)
+			if err != nil {
+				return err
+			}
+			defer kinEnv.Close()
 
 			// One measurement is one episode: the Go Env runs the scripted policy and
 			// records the mocap targets and controls it applied; the C loops replay exactly
 			// that trajectory from the same reset state.
-			var goRates, plainRates, fwdRates []float64
+			var goRates, kinRates, plainRates, fwdRates []float64
 			for r := 0; r < repeats; r++ {
 				if err := cmd.Context().Err(); err != nil {
 					return err
@@ -87,6 +104,11 @@ and headless render frames/s at the given sizes. Figures are medians over --repe
 				}
 				n := float64(len(mocap) / 3)
 				goRates = append(goRates, n/d.Seconds())
+				dk, _, _, err := timeEpisode(kinEnv, t, seed, steps)
+				if err != nil {
+					return err
+				}
+				kinRates = append(kinRates, n/dk.Seconds())
 				for _, fwd := range []bool{false, true} {
 					if _, err := cEnv.Reset(seed); err != nil {
 						return err
@@ -103,10 +125,11 @@ and headless render frames/s at the given sizes. Figures are medians over --repe
 				}
 			}
 			rep := SimBench{Task: t.Name, Rate: goEnv.Rate(), Substeps: goEnv.Substeps(), Repeats: repeats,
-				GoEnvStepsPerSec: median(goRates), CPlainStepsPerSec: median(plainRates), CForwardStepsPerSec: median(fwdRates),
+				GoEnvStepsPerSec: median(goRates), GoKinStepsPerSec: median(kinRates), CPlainStepsPerSec: median(plainRates), CForwardStepsPerSec: median(fwdRates),
 				RenderFPS: map[int]float64{}}
+			rep.RatioSameWork = rep.GoEnvStepsPerSec / rep.CForwardStepsPerSec
 			rep.RatioVsPlain = rep.GoEnvStepsPerSec / rep.CPlainStepsPerSec
-			rep.RatioVsForward = rep.GoEnvStepsPerSec / rep.CForwardStepsPerSec
+			rep.RatioKinVsPlain = rep.GoKinStepsPerSec / rep.CPlainStepsPerSec
 
 			cam, err := goEnv.Camera(camera)
 			if err != nil {
@@ -137,11 +160,12 @@ and headless render frames/s at the given sizes. Figures are medians over --repe
 			}
 
 			a.human("sim bench: task %s, %d Hz (%d substeps), %d steps x %d repeats, one core, medians\n", rep.Task, rep.Rate, rep.Substeps, steps, repeats)
-			a.human("  Go Env.Step (scripted policy, obs, reward)  %9.0f steps/s\n", rep.GoEnvStepsPerSec)
-			a.human("  C loop: mj_step only                        %9.0f steps/s   ratio Go/C %.3f\n", rep.CPlainStepsPerSec, rep.RatioVsPlain)
-			a.human("  C loop: mj_step + mj_forward (MetaWorld)    %9.0f steps/s   ratio Go/C %.3f\n", rep.CForwardStepsPerSec, rep.RatioVsForward)
+			a.human("  C loop: mj_step x substeps                    %9.0f steps/s\n", rep.CPlainStepsPerSec)
+			a.human("  C loop: mj_step x substeps + mj_forward       %9.0f steps/s\n", rep.CForwardStepsPerSec)
+			a.human("  Go Env.Step, MetaWorld semantics (+forward)   %9.0f steps/s   vs C same work %.3f   vs plain C %.3f\n", rep.GoEnvStepsPerSec, rep.RatioSameWork, rep.RatioVsPlain)
+			a.human("  Go Env.Step, KinematicsOnly                   %9.0f steps/s   vs plain C %.3f\n", rep.GoKinStepsPerSec, rep.RatioKinVsPlain)
 			for _, sz := range sizes {
-				a.human("  render %3dx%-3d camera %-8s               %9.1f frames/s\n", sz, sz, camera, rep.RenderFPS[sz])
+				a.human("  render %3dx%-3d camera %-8s                  %9.1f frames/s\n", sz, sz, camera, rep.RenderFPS[sz])
 			}
 			return a.summary(rep)
 		},

@@ -1,25 +1,11 @@
 package metaworld
 
 import (
-	"errors"
 	"math"
 	"testing"
 
 	"robodistill/sim/mujoco"
 )
-
-func newButtonPressTopdownEnv(t *testing.T, rate int) *Env {
-	t.Helper()
-	e, err := New(buttonPressTopdownTask, Options{Rate: rate})
-	if errors.Is(err, ErrAssets) {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	return e
-}
 
 // runButtonPressTopdown runs the scripted policy from seed until the first success (or the
 // end of the episode). obsHand, when set, replaces the hand position the policy sees.
@@ -52,25 +38,6 @@ func runButtonPressTopdown(t *testing.T, e *Env, seed uint64, obsHand func(*Env)
 	return -1, best, minQ
 }
 
-func TestButtonPressTopdownScripted(t *testing.T) {
-	for _, rate := range []int{Rate80, Rate50} {
-		e := newButtonPressTopdownEnv(t, rate)
-		n := 0
-		for seed := uint64(0); seed < 20; seed++ {
-			step, best, minQ := runButtonPressTopdown(t, e, seed, nil)
-			if step >= 0 {
-				n++
-			}
-			t.Logf("%d Hz seed %2d: first success at step %4d, obj_to_target %.4f, button joint %.4f", rate, seed, step, best, minQ)
-		}
-		t.Logf("%d Hz: scripted policy succeeds in %d/20 episodes", rate, n)
-		// Measured under MuJoCo 2.2.2: 20/20 at both rates.
-		if rate == Rate80 && n < 18 {
-			t.Errorf("80 Hz: scripted policy succeeded in %d/20 episodes, want >= 18", n)
-		}
-	}
-}
-
 // TestButtonPressTopdownTCPStall documents the cause of an earlier port's stall 0.4 mm
 // short of success: the policy must see the hand body's position (MetaWorld's
 // get_endeff_pos), which sits 4.5 cm above the finger tips. Fed the tool centre point
@@ -80,7 +47,7 @@ func TestButtonPressTopdownScripted(t *testing.T) {
 // weld pushes the button through its soft limit (-0.06) until its collar rests on the box
 // (about -0.087, obj_to_target ≈ 0.006).
 func TestButtonPressTopdownTCPStall(t *testing.T) {
-	e := newButtonPressTopdownEnv(t, Rate80)
+	e := newEnv(t, "button-press-topdown", Options{Rate: Rate80})
 	step, best, _ := runButtonPressTopdown(t, e, 0, (*Env).TCP)
 	if step >= 0 || best <= 0.024 || best > 0.0245 {
 		t.Errorf("policy fed the TCP: first success %d, obj_to_target %.5f; want no success, 0.024 < obj_to_target <= 0.0245", step, best)
@@ -92,7 +59,7 @@ func TestButtonPressTopdownTCPStall(t *testing.T) {
 }
 
 func TestButtonPressTopdownEvaluate(t *testing.T) {
-	e := newButtonPressTopdownEnv(t, Rate80)
+	e := newEnv(t, "button-press-topdown", Options{Rate: Rate80})
 	if _, err := e.Reset(0); err != nil {
 		t.Fatal(err)
 	}
@@ -169,32 +136,4 @@ func TestButtonPressTopdownEvaluate(t *testing.T) {
 		t.Errorf("pressed state: tcp_to_obj %.4f, obj_to_target %.4f, reward %.6f info %+v; want tcp_to_obj <= 0.03, success, reward %.6f", tcpToObj, o2t, r, info, want)
 	}
 	t.Logf("pressed state: tcp_to_obj %.4f, obj_to_target %.4f, gripper %.3f, reward %.4f", tcpToObj, o2t, o.Gripper(), r)
-}
-
-func TestButtonPressTopdownDeterminism(t *testing.T) {
-	run := func(e *Env, seed uint64, steps int) ([]Obs, []float64) {
-		o, err := e.Reset(seed)
-		if err != nil {
-			t.Fatal(err)
-		}
-		obs, rs := []Obs{o}, []float64{0}
-		for i := 0; i < steps; i++ {
-			var r float64
-			if o, r, _, _, err = e.Step(buttonPressTopdownPolicy(&o)); err != nil {
-				t.Fatal(err)
-			}
-			obs, rs = append(obs, o), append(rs, r)
-		}
-		return obs, rs
-	}
-	a, b := newButtonPressTopdownEnv(t, Rate80), newButtonPressTopdownEnv(t, Rate80)
-	obsA, rA := run(a, 3, 150)
-	run(b, 11, 40) // a different episode first: Reset must leave nothing behind
-	obsB, rB := run(b, 3, 150)
-	obsC, rC := run(a, 3, 150)
-	for i := range obsA {
-		if obsA[i] != obsB[i] || obsA[i] != obsC[i] || rA[i] != rB[i] || rA[i] != rC[i] {
-			t.Fatalf("step %d differs:\n%v\n%v\n%v", i, obsA[i], obsB[i], obsC[i])
-		}
-	}
 }

@@ -10,7 +10,7 @@ import (
 var doorOpenTask = &Task{
 	Name:     "door-open",
 	Scene:    "sawyer_xyz/sawyer_door_pull.xml",
-	Goal:     "Open the door by pulling its handle so the door swings open toward the robot's left.",
+	Goal:     "Open the door: move its handle sideways so the door swings wide open on its hinge.",
 	HandLow:  Vec3{-0.5, 0.40, 0.05},
 	HandHigh: Vec3{0.5, 1, 0.5},
 	HandInit: Vec3{0, 0.6, 0.2},
@@ -26,8 +26,8 @@ var doorOpenTask = &Task{
 var doorGoalOffset = Vec3{-0.3, -0.45, 0}
 
 type doorOpen struct {
-	door, handle, goalSite, hinge int
-	hingeQpos                     int
+	door, handle, goalSite int
+	hingeQpos              int // qpos index of doorjoint
 }
 
 func newDoorOpen(e *Env) (taskImpl, error) {
@@ -43,10 +43,11 @@ func newDoorOpen(e *Env) (taskImpl, error) {
 	if t.goalSite, err = m.ID(mujoco.ObjSite, "goal"); err != nil {
 		return nil, err
 	}
-	if t.hinge, err = m.ID(mujoco.ObjJoint, "doorjoint"); err != nil {
+	hinge, err := m.ID(mujoco.ObjJoint, "doorjoint")
+	if err != nil {
 		return nil, err
 	}
-	t.hingeQpos = m.JointQposAdr(t.hinge)
+	t.hingeQpos = m.JointQposAdr(hinge)
 	return &t, nil
 }
 

@@ -63,7 +63,8 @@ func (t *drawerOpen) reset(e *Env) error {
 	if err := e.ResetHand(); err != nil {
 		return err
 	}
-	// The goal is the closed handle's position pulled out by maxDist, at handle height.
+	// goal = drawer + (0, -0.16 - maxDist, 0.09): maxDist in front of the closed handle's
+	// reference point, at handle height.
 	e.Target = e.ObjInit.Add(Vec3{0, drawerHandleOffset[1] - drawerMaxDist, 0.09})
 	copy(e.Model().SitePos(t.goalSite), e.Target[:])
 	// Env.Reset runs the forward pass that places the moved drawer.

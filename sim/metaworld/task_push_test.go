@@ -1,141 +1,12 @@
 package metaworld
 
 import (
-	"errors"
 	"math"
 	"testing"
 )
 
-// Helpers shared by the push, drawer-open and door-open tests (prefix pdd).
-
-// pddNew makes an Env for task, skipping the test when the MetaWorld assets are absent.
-func pddNew(t *testing.T, task *Task, opts Options) *Env {
-	t.Helper()
-	e, err := New(task, opts)
-	if errors.Is(err, ErrAssets) {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	return e
-}
-
-// pddScripted runs task's scripted policy for seeds 0..n-1 and returns how many episodes
-// reached Info.Success at some step (MetaWorld's evaluation criterion) and the first
-// successful step of each episode (-1 for none).
-func pddScripted(t *testing.T, task *Task, rate, n int) (int, []int) {
-	t.Helper()
-	e := pddNew(t, task, Options{Rate: rate})
-	wins := 0
-	first := make([]int, n)
-	for s := range first {
-		first[s] = -1
-		o, err := e.Reset(uint64(s))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := 0; i < e.MaxSteps(); i++ {
-			var info Info
-			if o, _, info, _, err = e.Step(task.Scripted(&o)); err != nil {
-				t.Fatalf("seed %d step %d: %v", s, i, err)
-			}
-			if info.Success {
-				first[s] = i
-				wins++
-				break
-			}
-		}
-	}
-	return wins, first
-}
-
-// pddCheckScripted asserts at least min80 successes in 20 seeded episodes at 80 Hz and
-// logs the 50 Hz figure.
-func pddCheckScripted(t *testing.T, task *Task, min80 int) {
-	t.Helper()
-	const n = 20
-	wins80, first80 := pddScripted(t, task, Rate80, n)
-	wins50, first50 := pddScripted(t, task, Rate50, n)
-	t.Logf("%s scripted policy: %d/%d at 80 Hz (first success steps %v)", task.Name, wins80, n, first80)
-	t.Logf("%s scripted policy: %d/%d at 50 Hz (first success steps %v)", task.Name, wins50, n, first50)
-	if wins80 < min80 {
-		t.Errorf("%s: scripted policy succeeded in %d/%d episodes at 80 Hz, want >= %d", task.Name, wins80, n, min80)
-	}
-}
-
-// pddCheckDeterminism runs the scripted policy from the same seed in a fresh Env and in
-// one that has already run another episode, and requires bit-identical observations and
-// rewards.
-func pddCheckDeterminism(t *testing.T, task *Task) {
-	t.Helper()
-	const seed, steps = 5, 80
-	run := func(e *Env) ([]Obs, []float64) {
-		o, err := e.Reset(seed)
-		if err != nil {
-			t.Fatal(err)
-		}
-		obs, rews := []Obs{o}, []float64(nil)
-		for i := 0; i < steps; i++ {
-			var r float64
-			if o, r, _, _, err = e.Step(task.Scripted(&o)); err != nil {
-				t.Fatal(err)
-			}
-			obs, rews = append(obs, o), append(rews, r)
-		}
-		return obs, rews
-	}
-	a := pddNew(t, task, Options{})
-	obsA, rewA := run(a)
-
-	b := pddNew(t, task, Options{})
-	o, err := b.Reset(11)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 40; i++ {
-		if o, _, _, _, err = b.Step(task.Scripted(&o)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	obsB, rewB := run(b)
-	obsC, rewC := run(a) // the same Env again
-	for i := range obsA {
-		if obsA[i] != obsB[i] || obsA[i] != obsC[i] {
-			t.Fatalf("%s: observation %d differs between runs of seed %d:\n%v\n%v\n%v", task.Name, i, seed, obsA[i], obsB[i], obsC[i])
-		}
-	}
-	for i := range rewA {
-		if rewA[i] != rewB[i] || rewA[i] != rewC[i] {
-			t.Fatalf("%s: reward %d differs: %v %v %v", task.Name, i, rewA[i], rewB[i], rewC[i])
-		}
-	}
-}
-
-// pddRefresh recomputes the Env's cached observation after a test edits the state
-// directly; Env.Evaluate scores the cached observation.
-func pddRefresh(t *testing.T, e *Env) {
-	t.Helper()
-	if err := e.Data().Forward(); err != nil {
-		t.Fatal(err)
-	}
-	e.obs = e.assemble(e.current())
-}
-
-func pddNear(t *testing.T, what string, got, want float64) {
-	t.Helper()
-	if math.Abs(got-want) > 1e-9 {
-		t.Errorf("%s = %.12g, want %.12g", what, got, want)
-	}
-}
-
-func TestPushScripted(t *testing.T) { pddCheckScripted(t, pushTask, 18) }
-
-func TestPushDeterminism(t *testing.T) { pddCheckDeterminism(t, pushTask) }
-
 func TestPushReward(t *testing.T) {
-	e := pddNew(t, pushTask, Options{})
+	e := newEnv(t, pushTask.Name, Options{})
 	if _, err := e.Reset(3); err != nil {
 		t.Fatal(err)
 	}
@@ -148,20 +19,20 @@ func TestPushReward(t *testing.T) {
 	if err := e.SetObjXYZ(e.Target); err != nil {
 		t.Fatal(err)
 	}
-	pddRefresh(t, e)
+	refresh(t, e)
 	r, info := e.Evaluate(Action{})
 	if !info.Success {
 		t.Error("puck on the goal: not a success")
 	}
-	pddNear(t, "reward on goal", r, 10)
-	pddNear(t, "obj_to_target on goal", info.ObjToTarget, 0)
-	pddNear(t, "in_place on goal", info.InPlaceReward, 1)
+	near(t, "reward on goal", r, 10)
+	near(t, "obj_to_target on goal", info.ObjToTarget, 0)
+	near(t, "in_place on goal", info.InPlaceReward, 1)
 
 	// 4.9 cm from the goal along x: still within TARGET_RADIUS 0.05.
 	if err := e.SetObjXYZ(e.Target.Add(Vec3{0.049, 0, 0})); err != nil {
 		t.Fatal(err)
 	}
-	pddRefresh(t, e)
+	refresh(t, e)
 	if r, info := e.Evaluate(Action{}); !info.Success || r != 10 {
 		t.Errorf("puck 4.9 cm from goal: success %v reward %v, want true 10", info.Success, r)
 	}
@@ -169,7 +40,7 @@ func TestPushReward(t *testing.T) {
 	if err := e.SetObjXYZ(e.Target.Add(Vec3{0, 0.051, 0})); err != nil {
 		t.Fatal(err)
 	}
-	pddRefresh(t, e)
+	refresh(t, e)
 	if _, info := e.Evaluate(Action{}); info.Success {
 		t.Error("puck 5.1 cm from goal counted as success")
 	}
@@ -182,7 +53,7 @@ func TestPushReward(t *testing.T) {
 	if err := e.SetObjXYZ(p); err != nil {
 		t.Fatal(err)
 	}
-	pddRefresh(t, e)
+	refresh(t, e)
 	// The recorded initial TCP lags the settled hand by one integration step; take the
 	// current one so that this state is exactly "nothing has moved since the reset".
 	e.InitTCP = e.TCP()
@@ -194,8 +65,8 @@ func TestPushReward(t *testing.T) {
 	r, info = e.Evaluate(Action{0, 0, 0, 0})
 	// in_place: long_tail tolerance with bounds (0, 0.05) and margin 0.2 at x = 0.2:
 	// d = (0.2-0.05)/0.2 = 0.75, scale² = 1/0.1-1 = 9, value 1/(9·0.75²+1) = 1/6.0625.
-	pddNear(t, "in_place", info.InPlaceReward, 1/6.0625)
-	pddNear(t, "obj_to_target", info.ObjToTarget, 0.2)
+	near(t, "in_place", info.InPlaceReward, 1/6.0625)
+	near(t, "obj_to_target", info.ObjToTarget, 0.2)
 	// Caging: each pad is more than 5 cm from the puck in y, and puck = obj_init, so each
 	// pad's x equals margin+0.05 -> d = 1 -> 0.1; caging_y = hamacher(0.1, 0.1) =
 	// 0.01/0.19 = 1/19. The TCP is where it was at reset and puck = obj_init, so caging_xz
@@ -203,8 +74,8 @@ func TestPushReward(t *testing.T) {
 	// = 1/28. Gripper effort 0 -> gripping 0 -> caging_and_gripping 0; high density
 	// averages with caging: grasp reward 1/56. The TCP is far from the puck, so the reward
 	// is 2·(1/56) = 1/28.
-	pddNear(t, "grasp_reward", info.GraspReward, 1.0/56)
-	pddNear(t, "reward", r, 1.0/28)
+	near(t, "grasp_reward", info.GraspReward, 1.0/56)
+	near(t, "reward", r, 1.0/28)
 	if info.Success || info.NearObject != 0 || info.GraspSuccess != 0 {
 		t.Errorf("far state: success %v near %v grasp %v, want false 0 0", info.Success, info.NearObject, info.GraspSuccess)
 	}
@@ -212,20 +83,20 @@ func TestPushReward(t *testing.T) {
 
 func TestPushPolicy(t *testing.T) {
 	var o Obs
-	copy(o[0:3], []float64{0, 0.6, 0.2})    // hand
+	copy(o[0:3], []float64{0, 0.6, 0.2})     // hand
 	copy(o[4:7], []float64{0.1, 0.65, 0.02}) // puck
 	copy(o[36:39], []float64{0, 0.85, 0.02}) // goal
 	// Far in x-y: aim 20 cm above the puck (offset -0.005 in x), gain 10, gripper 0.
 	a := pushPolicy(&o)
 	want := Action{10 * (0.095 - 0), 10 * (0.65 - 0.6), 10 * (0.22 - 0.2), 0}
 	for i := range a {
-		pddNear(t, "push action far", a[i], want[i])
+		near(t, "push action far", a[i], want[i])
 	}
 	// Above the puck and low: head for the goal with effort 0.6.
 	copy(o[0:3], []float64{0.095, 0.65, 0.05})
 	a = pushPolicy(&o)
 	want = Action{10 * (0 - 0.095), 10 * (0.85 - 0.65), 10 * (0.02 - 0.05), 0.6}
 	for i := range a {
-		pddNear(t, "push action at puck", a[i], want[i])
+		near(t, "push action at puck", a[i], want[i])
 	}
 }

@@ -18,7 +18,11 @@ var soccerTask = &Task{
 	RandLow:  []float64{-0.1, 0.6, 0.03, -0.1, 0.8, 0.0},
 	RandHigh: []float64{0.1, 0.7, 0.03, 0.1, 0.9, 0.0},
 	Scripted: soccerPolicy,
-	newImpl:  newSoccer,
+	Caveat: "scripted policy succeeds in 86/100 episodes under MuJoCo 2.2.2 (seeds 0-99, 80 Hz; " +
+		"MetaWorld's own v3 policy test asks for 80%): in the failures the fingers strike the ball " +
+		"off-centre and knock it sideways past the goal or off the table (10 of the 14 start right of the goal)",
+	ScriptedSuccess: 0.86,
+	newImpl:         newSoccer,
 }
 
 // soccerBallZ is the ball's initial height (obj_init_pos[2] of MetaWorld's init_config).
@@ -76,11 +80,14 @@ func (t *soccer) objects(e *Env, out *[14]float64) {
 	copy(out[3:7], q[:])
 }
 
-func (t *soccer) evaluate(e *Env, o *Obs, a Action) (float64, Info) {
+func (t *soccer) evaluate(e *Env, _ *Obs, _ Action) (float64, Info) {
 	const objRadius = 0.013
 	const targetRadius = 0.07
-	obj := o.Obj1()
-	tcpOpened := o.Gripper()
+	// MetaWorld reads the object and gripper from the observation it just built; reading
+	// the same values from the simulator keeps Evaluate right after a manual state change.
+	cur := e.current()
+	obj := Vec3{cur[4], cur[5], cur[6]}
+	tcpOpened := cur[3]
 	xScaling := Vec3{3, 1, 1}
 	tcpToObj := obj.Dist(e.TCP())
 	targetToObj := obj.Sub(e.Target).Mul(xScaling).Norm()

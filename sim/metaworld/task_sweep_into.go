@@ -19,7 +19,12 @@ var sweepIntoTask = &Task{
 	RandLow:  []float64{-0.1, 0.6, 0.02, -0.001, 0.8399, 0.0199},
 	RandHigh: []float64{0.1, 0.7, 0.02, 0.001, 0.8401, 0.0201},
 	Scripted: sweepIntoPolicy,
-	newImpl:  newSweepInto,
+	Caveat: "scripted policy succeeds in 89/100 episodes under MuJoCo 2.2.2 (seeds 0-99, 80 Hz): in " +
+		"the failures the fingers, already closing during the descent, land on top of the 10 g cube and press " +
+		"it about 3 cm into the table top (the contact is soft for so light a body), so the hand never gets " +
+		"within the policy's 4 cm height window and never starts to sweep",
+	ScriptedSuccess: 0.89,
+	newImpl:         newSweepInto,
 }
 
 // sweepIntoGoal is MetaWorld's self.goal, the hole: reset_model keeps _target_pos at it.
@@ -72,11 +77,14 @@ func (t *sweepInto) objects(e *Env, out *[14]float64) {
 	copy(out[3:7], q[:])
 }
 
-func (t *sweepInto) evaluate(e *Env, o *Obs, a Action) (float64, Info) {
+func (t *sweepInto) evaluate(e *Env, _ *Obs, _ Action) (float64, Info) {
 	const objRadius = 0.02
 	const targetRadius = 0.05
-	obj := o.Obj1()
-	tcpOpened := o.Gripper()
+	// MetaWorld reads the object and gripper from the observation it just built; reading
+	// the same values from the simulator keeps Evaluate right after a manual state change.
+	cur := e.current()
+	obj := Vec3{cur[4], cur[5], cur[6]}
+	tcpOpened := cur[3]
 	// The target sits at the cube's own height: only the x-y distance counts.
 	target := Vec3{e.Target[0], e.Target[1], obj[2]}
 	objToTarget := obj.Dist(target)

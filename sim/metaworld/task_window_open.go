@@ -76,7 +76,7 @@ func (t *windowOpen) objects(e *Env, out *[14]float64) {
 	copy(out[0:3], e.Data().SiteXPos(t.handle))
 }
 
-func (t *windowOpen) evaluate(e *Env, o *Obs, a Action) (float64, Info) {
+func (t *windowOpen) evaluate(e *Env, _ *Obs, _ Action) (float64, Info) {
 	const targetRadius = 0.05
 	const handleRadius = 0.02
 	obj := v3(e.Data().SiteXPos(t.handle))

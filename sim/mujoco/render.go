@@ -39,9 +39,9 @@ type Renderer struct {
 	done  chan struct{}
 	r     *C.rd_renderer
 
-	mu        sync.Mutex // serializes Render so one result channel serves every call
-	res       chan error
-	closeOnce sync.Once
+	mu     sync.Mutex // serializes Render so one result channel serves every call
+	res    chan error
+	closed bool // guarded by mu
 }
 
 type renderReq struct {
@@ -124,20 +124,20 @@ func (r *Renderer) Render(d *Data, cam, w, h int, out []byte) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	select {
-	case r.reqs <- renderReq{d: d, cam: cam, w: w, h: h, out: out}:
-	case <-r.done:
+	if r.closed {
 		return ErrClosed
 	}
+	r.reqs <- renderReq{d: d, cam: cam, w: w, h: h, out: out}
 	return <-r.res
 }
 
 // Close frees the GL context and waits for the render thread to end.
 func (r *Renderer) Close() {
-	r.closeOnce.Do(func() {
-		r.mu.Lock()
+	r.mu.Lock()
+	if !r.closed {
+		r.closed = true
 		close(r.reqs)
-		r.mu.Unlock()
-	})
+	}
+	r.mu.Unlock()
 	<-r.done
 }

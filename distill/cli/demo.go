@@ -56,8 +56,12 @@ func (a *app) demoCmd() *cobra.Command {
 				rows = append(rows, row{s, frame})
 				if !a.json {
 					fmt.Fprintf(tw, "%s\t%.0f%%\t%.1f\t%.1f\t%.0f\t%s\n", s.Task, 100*s.SuccessRate, s.MeanReturn, s.MeanSteps, s.StepsPerSec, frame)
-					tw.Flush()
+					fmt.Fprintf(a.stderr, "\r%d/%d tasks", len(rows), len(tasks))
 				}
+			}
+			if !a.json {
+				fmt.Fprintln(a.stderr)
+				tw.Flush()
 			}
 			return a.summary(rows)
 		},

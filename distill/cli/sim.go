@@ -210,8 +210,16 @@ func (a *app) simTasksCmd() *cobra.Command {
 						goal += "  [" + t.Caveat + "]"
 					}
 					fmt.Fprintf(tw, "%s\t%s\t%s\n", t.Name, succ, goal)
-					tw.Flush()
+					if episodes > 0 {
+						fmt.Fprintf(a.stderr, "\rmeasured %d/%d tasks", len(rows), len(metaworld.Tasks()))
+					}
 				}
+			}
+			if !a.json {
+				if episodes > 0 {
+					fmt.Fprintln(a.stderr)
+				}
+				tw.Flush()
 			}
 			return a.summary(rows)
 		},

@@ -1,10 +1,13 @@
 package metaworld
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"sort"
 	"strings"
+
+	"robodistill/sim/mujoco"
 )
 
 // Task describes one MetaWorld task: its scene, ranges, goal text and scripted policy.
@@ -78,3 +81,47 @@ func act(delta Vec3, grab float64) Action {
 }
 
 func clip1(x float64) float64 { return math.Max(-1, math.Min(1, x)) }
+
+// ref names a MuJoCo object a task needs and where its id goes.
+type ref struct {
+	id   *int
+	kind mujoco.ObjType
+	name string
+}
+
+// resolve looks up every ref in e's model; the error names each missing object.
+func resolve(e *Env, refs ...ref) error {
+	var errs []error
+	for _, r := range refs {
+		id, err := e.Model().ID(r.kind, r.name)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		*r.id = id
+	}
+	return errors.Join(errs...)
+}
+
+// freeObject is the object of the reach, push and sweep tasks: a free body "obj" with the
+// geom "objGeom", and a goal site.
+type freeObject struct {
+	obj, objGeom, goalSite int
+}
+
+func (f *freeObject) resolve(e *Env) error {
+	return resolve(e,
+		ref{&f.obj, mujoco.ObjBody, "obj"},
+		ref{&f.objGeom, mujoco.ObjGeom, "objGeom"},
+		ref{&f.goalSite, mujoco.ObjSite, "goal"},
+	)
+}
+
+// objects reports the body's position and its geom's orientation (as MetaWorld does,
+// through scipy's quaternion convention).
+func (f *freeObject) objects(e *Env, out *[14]float64) {
+	d := e.Data()
+	copy(out[0:3], d.XPos(f.obj))
+	q := quatFromMat(d.GeomXMat(f.objGeom))
+	copy(out[3:7], q[:])
+}

@@ -34,19 +34,13 @@ type buttonPressTopdown struct {
 }
 
 func newButtonPressTopdown(e *Env) (taskImpl, error) {
-	m := e.Model()
 	var t buttonPressTopdown
-	var err error
-	if t.box, err = m.ID(mujoco.ObjBody, "box"); err != nil {
-		return nil, err
-	}
-	if t.button, err = m.ID(mujoco.ObjBody, "button"); err != nil {
-		return nil, err
-	}
-	if t.hole, err = m.ID(mujoco.ObjSite, "hole"); err != nil {
-		return nil, err
-	}
-	if t.start, err = m.ID(mujoco.ObjSite, "buttonStart"); err != nil {
+	if err := resolve(e,
+		ref{&t.box, mujoco.ObjBody, "box"},
+		ref{&t.button, mujoco.ObjBody, "button"},
+		ref{&t.hole, mujoco.ObjSite, "hole"},
+		ref{&t.start, mujoco.ObjSite, "buttonStart"},
+	); err != nil {
 		return nil, err
 	}
 	return &t, nil

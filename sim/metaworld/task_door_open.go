@@ -31,23 +31,17 @@ type doorOpen struct {
 }
 
 func newDoorOpen(e *Env) (taskImpl, error) {
-	m := e.Model()
 	var t doorOpen
-	var err error
-	if t.door, err = m.ID(mujoco.ObjBody, "door"); err != nil {
+	var hinge int
+	if err := resolve(e,
+		ref{&t.door, mujoco.ObjBody, "door"},
+		ref{&t.handle, mujoco.ObjGeom, "handle"},
+		ref{&t.goalSite, mujoco.ObjSite, "goal"},
+		ref{&hinge, mujoco.ObjJoint, "doorjoint"},
+	); err != nil {
 		return nil, err
 	}
-	if t.handle, err = m.ID(mujoco.ObjGeom, "handle"); err != nil {
-		return nil, err
-	}
-	if t.goalSite, err = m.ID(mujoco.ObjSite, "goal"); err != nil {
-		return nil, err
-	}
-	hinge, err := m.ID(mujoco.ObjJoint, "doorjoint")
-	if err != nil {
-		return nil, err
-	}
-	t.hingeQpos = m.JointQposAdr(hinge)
+	t.hingeQpos = e.Model().JointQposAdr(hinge)
 	return &t, nil
 }
 

@@ -37,16 +37,12 @@ type drawerOpen struct {
 }
 
 func newDrawerOpen(e *Env) (taskImpl, error) {
-	m := e.Model()
 	var t drawerOpen
-	var err error
-	if t.drawer, err = m.ID(mujoco.ObjBody, "drawer"); err != nil {
-		return nil, err
-	}
-	if t.link, err = m.ID(mujoco.ObjBody, "drawer_link"); err != nil {
-		return nil, err
-	}
-	if t.goalSite, err = m.ID(mujoco.ObjSite, "goal"); err != nil {
+	if err := resolve(e,
+		ref{&t.drawer, mujoco.ObjBody, "drawer"},
+		ref{&t.link, mujoco.ObjBody, "drawer_link"},
+		ref{&t.goalSite, mujoco.ObjSite, "goal"},
+	); err != nil {
 		return nil, err
 	}
 	return &t, nil

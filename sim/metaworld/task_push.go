@@ -2,8 +2,6 @@ package metaworld
 
 import (
 	"math"
-
-	"robodistill/sim/mujoco"
 )
 
 // push-v3: slide a puck across the table onto a goal (sawyer_push_v3.py).
@@ -25,20 +23,12 @@ var pushTask = &Task{
 const pushTargetRadius = 0.05
 
 type push struct {
-	obj, objGeom, goalSite int
+	freeObject
 }
 
 func newPush(e *Env) (taskImpl, error) {
-	m := e.Model()
 	var t push
-	var err error
-	if t.obj, err = m.ID(mujoco.ObjBody, "obj"); err != nil {
-		return nil, err
-	}
-	if t.objGeom, err = m.ID(mujoco.ObjGeom, "objGeom"); err != nil {
-		return nil, err
-	}
-	if t.goalSite, err = m.ID(mujoco.ObjSite, "goal"); err != nil {
+	if err := t.resolve(e); err != nil {
 		return nil, err
 	}
 	return &t, nil
@@ -64,13 +54,6 @@ func (t *push) reset(e *Env) error {
 	}
 	copy(e.Model().SitePos(t.goalSite), e.Target[:])
 	return nil
-}
-
-func (t *push) objects(e *Env, out *[14]float64) {
-	d := e.Data()
-	copy(out[0:3], d.XPos(t.obj))
-	q := quatFromMat(d.GeomXMat(t.objGeom))
-	copy(out[3:7], q[:])
 }
 
 func (t *push) evaluate(e *Env, o *Obs, a Action) (float64, Info) {

@@ -1,7 +1,5 @@
 package metaworld
 
-import "robodistill/sim/mujoco"
-
 // reach-v3: move the hand to a random goal (sawyer_reach_v3.py).
 var reachTask = &Task{
 	Name:     "reach",
@@ -18,20 +16,12 @@ var reachTask = &Task{
 }
 
 type reach struct {
-	obj, objGeom, goalSite int
+	freeObject
 }
 
 func newReach(e *Env) (taskImpl, error) {
-	m := e.Model()
 	var t reach
-	var err error
-	if t.obj, err = m.ID(mujoco.ObjBody, "obj"); err != nil {
-		return nil, err
-	}
-	if t.objGeom, err = m.ID(mujoco.ObjGeom, "objGeom"); err != nil {
-		return nil, err
-	}
-	if t.goalSite, err = m.ID(mujoco.ObjSite, "goal"); err != nil {
+	if err := t.resolve(e); err != nil {
 		return nil, err
 	}
 	return &t, nil
@@ -53,13 +43,6 @@ func (t *reach) reset(e *Env) error {
 	}
 	copy(e.Model().SitePos(t.goalSite), e.Target[:])
 	return nil
-}
-
-func (t *reach) objects(e *Env, out *[14]float64) {
-	d := e.Data()
-	copy(out[0:3], d.XPos(t.obj))
-	q := quatFromMat(d.GeomXMat(t.objGeom))
-	copy(out[3:7], q[:])
 }
 
 func (t *reach) evaluate(e *Env, o *Obs, a Action) (float64, Info) {

@@ -33,19 +33,13 @@ type soccer struct {
 }
 
 func newSoccer(e *Env) (taskImpl, error) {
-	m := e.Model()
 	var t soccer
-	var err error
-	if t.ball, err = m.ID(mujoco.ObjBody, "soccer_ball"); err != nil {
-		return nil, err
-	}
-	if t.ballGeom, err = m.ID(mujoco.ObjGeom, "objGeom"); err != nil {
-		return nil, err
-	}
-	if t.goalBody, err = m.ID(mujoco.ObjBody, "goal_whole"); err != nil {
-		return nil, err
-	}
-	if t.goalSite, err = m.ID(mujoco.ObjSite, "goal"); err != nil {
+	if err := resolve(e,
+		ref{&t.ball, mujoco.ObjBody, "soccer_ball"},
+		ref{&t.ballGeom, mujoco.ObjGeom, "objGeom"},
+		ref{&t.goalBody, mujoco.ObjBody, "goal_whole"},
+		ref{&t.goalSite, mujoco.ObjSite, "goal"},
+	); err != nil {
 		return nil, err
 	}
 	return &t, nil

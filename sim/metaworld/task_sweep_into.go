@@ -2,8 +2,6 @@ package metaworld
 
 import (
 	"math"
-
-	"robodistill/sim/mujoco"
 )
 
 // sweep-into-v3: sweep a cube across the table into a hole (sawyer_sweep_into_goal_v3.py,
@@ -31,20 +29,12 @@ var sweepIntoTask = &Task{
 var sweepIntoGoal = Vec3{0, 0.84, 0.02}
 
 type sweepInto struct {
-	obj, objGeom, goalSite int
+	freeObject
 }
 
 func newSweepInto(e *Env) (taskImpl, error) {
-	m := e.Model()
 	var t sweepInto
-	var err error
-	if t.obj, err = m.ID(mujoco.ObjBody, "obj"); err != nil {
-		return nil, err
-	}
-	if t.objGeom, err = m.ID(mujoco.ObjGeom, "objGeom"); err != nil {
-		return nil, err
-	}
-	if t.goalSite, err = m.ID(mujoco.ObjSite, "goal"); err != nil {
+	if err := t.resolve(e); err != nil {
 		return nil, err
 	}
 	return &t, nil
@@ -68,13 +58,6 @@ func (t *sweepInto) reset(e *Env) error {
 	}
 	copy(e.Model().SitePos(t.goalSite), e.Target[:])
 	return nil
-}
-
-func (t *sweepInto) objects(e *Env, out *[14]float64) {
-	d := e.Data()
-	copy(out[0:3], d.XPos(t.obj))
-	q := quatFromMat(d.GeomXMat(t.objGeom))
-	copy(out[3:7], q[:])
 }
 
 func (t *sweepInto) evaluate(e *Env, _ *Obs, _ Action) (float64, Info) {

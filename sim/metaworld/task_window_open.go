@@ -34,19 +34,14 @@ type windowOpen struct {
 }
 
 func newWindowOpen(e *Env) (taskImpl, error) {
-	m := e.Model()
 	t := windowOpen{slide: "window_slide"}
-	var err error
-	if t.window, err = m.ID(mujoco.ObjBody, "window"); err != nil {
-		return nil, err
-	}
-	if t.handle, err = m.ID(mujoco.ObjSite, "handleOpenStart"); err != nil {
-		return nil, err
-	}
-	if t.goalSite, err = m.ID(mujoco.ObjSite, "goal"); err != nil {
-		return nil, err
-	}
-	if _, err = m.ID(mujoco.ObjJoint, t.slide); err != nil {
+	var slide int
+	if err := resolve(e,
+		ref{&t.window, mujoco.ObjBody, "window"},
+		ref{&t.handle, mujoco.ObjSite, "handleOpenStart"},
+		ref{&t.goalSite, mujoco.ObjSite, "goal"},
+		ref{&slide, mujoco.ObjJoint, t.slide},
+	); err != nil {
 		return nil, err
 	}
 	return &t, nil

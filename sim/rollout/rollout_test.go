@@ -93,3 +93,23 @@ func TestRunErrors(t *testing.T) {
 		t.Errorf("missing assets: %v", err)
 	}
 }
+
+func FuzzParsePolicy(f *testing.F) {
+	for _, s := range []string{"scripted", "random", "scripted-noise:0.3", "scripted-noise:", ":", "scripted-noise:1e309"} {
+		f.Add(s)
+	}
+	task, _ := metaworld.Lookup("reach")
+	f.Fuzz(func(t *testing.T, spec string) {
+		pf, err := ParsePolicy(spec)
+		if err != nil {
+			return
+		}
+		var o metaworld.Obs
+		a := pf(task, 1).Act(&o)
+		for _, v := range a {
+			if v != v || v < -1 || v > 1 {
+				t.Fatalf("policy %q gave action %v", spec, a)
+			}
+		}
+	})
+}

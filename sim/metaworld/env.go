@@ -181,6 +181,7 @@ type Env struct {
 	steps    int
 	renderer *mujoco.Renderer
 	home     []float64 // settled arm pose (armHome)
+	scratch  [18]float64
 	// contactsFresh is false after a step until a full forward pass recomputes contacts.
 	contactsFresh bool
 }
@@ -549,13 +550,16 @@ func (e *Env) Evaluate(a Action) (float64, Info) { return e.impl.evaluate(e, &e.
 
 // current is MetaWorld's _get_curr_obs_combined_no_goal.
 func (e *Env) current() [18]float64 {
-	var c [18]float64
+	// Filled in place: a pointer into a local array handed to the task (an interface)
+	// would move the array to the heap on every step.
+	c := &e.scratch
+	*c = [18]float64{}
 	h := e.d.XPos(e.hand)
 	copy(c[:3], h)
 	r, l := v3(e.d.XPos(e.rightClaw)), v3(e.d.XPos(e.leftClaw))
 	c[3] = math.Max(0, math.Min(1, r.Dist(l)/0.1))
 	e.impl.objects(e, (*[14]float64)(c[4:18]))
-	return c
+	return *c
 }
 
 func (e *Env) assemble(cur [18]float64) Obs {

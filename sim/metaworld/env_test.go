@@ -376,3 +376,22 @@ func TestCornerCameraUpright(t *testing.T) {
 		t.Fatal("upright corner frame is not the raw frame turned by 180°")
 	}
 }
+
+// Env.Step is the training hot path: it allocates nothing in steady state.
+func TestStepAllocs(t *testing.T) {
+	for _, task := range Tasks() {
+		e := newEnv(t, task.Name, Options{})
+		o, err := e.Reset(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		allocs := testing.AllocsPerRun(100, func() {
+			if o, _, _, _, err = e.Step(task.Scripted(&o)); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("%s: %.1f allocations per step", task.Name, allocs)
+		}
+	}
+}

@@ -3,6 +3,7 @@ module robodistill
 go 1.24
 
 require (
+	github.com/bluenviron/goroslib/v2 v2.1.4
 	github.com/spf13/cobra v1.8.1
 	go.uber.org/zap v1.27.0
 )

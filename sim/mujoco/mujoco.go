@@ -417,3 +417,8 @@ func (d *Data) CStepLoop(mocap, ctrl []float64, substeps int, forward bool) (tim
 		(*C.double)(unsafe.Pointer(&mocap[0])), cp))
 	return time.Duration(s * float64(time.Second)), nil
 }
+
+// CameraFovy is camera cam's vertical field of view in degrees.
+func (m *Model) CameraFovy(cam int) float64 {
+	return float64(unsafe.Slice(m.m.cam_fovy, m.m.ncam)[cam])
+}

@@ -4,6 +4,8 @@ SHELL := /bin/bash
 GO    ?= $(shell cat .cache/go 2>/dev/null || command -v go || echo /usr/local/go/bin/go)
 OUT   ?= out
 export CGO_ENABLED := 1
+# A Go older than go.mod asks for (Debian's own) fetches the right toolchain from the module proxy.
+export GOTOOLCHAIN ?= auto
 
 .PHONY: all bootstrap build test bench lint demo clean
 

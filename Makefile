@@ -22,6 +22,7 @@ build: bootstrap
 test: bootstrap
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 25m ./...
+	$(GO) test -count=1 -tags matprofile ./vision/
 
 bench: build
 	bin/robodistill bench sim --json=false

@@ -5,12 +5,32 @@ go 1.24
 require (
 	github.com/bluenviron/goroslib/v2 v2.1.4
 	github.com/foxglove/go-rosbag v0.0.6
+	github.com/owulveryck/onnx-go v0.5.0
 	github.com/pierrec/lz4/v4 v4.1.18
 	github.com/spf13/cobra v1.8.1
 	go.uber.org/zap v1.27.0
 	golang.org/x/sync v0.10.0
 	gonum.org/v1/gonum v0.15.1
 	gonum.org/v1/netlib v0.0.0-20230729102104-8b8060e7531f
+	google.golang.org/protobuf v1.36.10
+	gorgonia.org/tensor v0.9.3
+)
+
+require (
+	github.com/awalterschulze/gographviz v0.0.0-20190522210029-fa59802746ab // indirect
+	github.com/chewxy/hm v1.0.0 // indirect
+	github.com/chewxy/math32 v1.0.4 // indirect
+	github.com/gogo/protobuf v1.3.0 // indirect
+	github.com/golang/protobuf v1.5.0 // indirect
+	github.com/google/flatbuffers v1.11.0 // indirect
+	github.com/leesper/go_rng v0.0.0-20190531154944-a612b043e353 // indirect
+	github.com/pkg/errors v0.8.1 // indirect
+	github.com/xtgo/set v1.0.0 // indirect
+	gorgonia.org/cu v0.9.0-beta // indirect
+	gorgonia.org/dawson v1.1.0 // indirect
+	gorgonia.org/gorgonia v0.9.4 // indirect
+	gorgonia.org/vecf32 v0.9.0 // indirect
+	gorgonia.org/vecf64 v0.9.0 // indirect
 )
 
 require (

@@ -1,0 +1,72 @@
+package onnxio_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	onnxgo "github.com/owulveryck/onnx-go"
+	"github.com/owulveryck/onnx-go/backend/x/gorgonnx"
+	"gorgonia.org/tensor"
+
+	"robodistill/control/nn"
+	"robodistill/control/onnxio"
+)
+
+// TestOnnxGo decodes every exported model with onnx-go v0.5.0 into its Gorgonia backend
+// (the runtime the daemon starts from), runs the golden input twice at batch 1 and
+// compares with the Go forward pass. Running twice catches state kept between runs, such
+// as the bias drift onnx-go's Gemm has.
+func TestOnnxGo(t *testing.T) {
+	dir := t.TempDir()
+	for _, tm := range testModels {
+		t.Run(tm.name, func(t *testing.T) {
+			p := filepath.Join(dir, tm.name+".onnx")
+			net := tm.net(7)
+			m, err := onnxio.Save(p, net, tm.manifest())
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			backend := gorgonnx.NewGraph()
+			model := onnxgo.NewModel(backend)
+			if err := model.UnmarshalBinary(data); err != nil {
+				t.Fatalf("onnx-go cannot decode the model: %v", err)
+			}
+			if len(model.Input) != 1 || len(model.Output) != 1 {
+				t.Fatalf("onnx-go sees %d inputs and %d outputs, want 1 and 1", len(model.Input), len(model.Output))
+			}
+			shape := append([]int{1}, m.Input.Shape...)
+			x, err := onnxio.GoldenInput(m.Golden.Pattern, numel(shape))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := net.Forward(&nn.Tensor{Shape: shape, Data: x})
+			for run := 1; run <= 2; run++ {
+				in := tensor.New(tensor.WithShape(shape...), tensor.WithBacking(append([]float32(nil), x...)))
+				if err := model.SetInput(0, in); err != nil {
+					t.Fatal(err)
+				}
+				if err := backend.Run(); err != nil {
+					t.Fatalf("onnx-go run %d: %v", run, err)
+				}
+				outs, err := model.GetOutputTensors()
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, ok := outs[0].Data().([]float32)
+				if !ok {
+					t.Fatalf("onnx-go output is %T", outs[0].Data())
+				}
+				d := maxAbsDiff(got, want.Data[:want.Len()])
+				t.Logf("run %d: output shape %v, max |onnx-go − Go| = %.3g", run, outs[0].Shape(), d)
+				if d > parityTol {
+					t.Errorf("run %d: max abs diff %g > %g", run, d, parityTol)
+				}
+			}
+		})
+	}
+}

@@ -26,6 +26,8 @@ test: bootstrap
 
 bench: build
 	bin/robodistill bench sim --json=false
+	bin/robodistill bench bridge --json=false
+	bin/robodistill bench label --json=false
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./sim/...
 
 lint: bootstrap

@@ -218,11 +218,23 @@ type LabelStatsReport struct {
 
 func (a *app) labelStatsCmd() *cobra.Command {
 	var edges []float64
+	var file string
 	c := &cobra.Command{
-		Use:   "stats LABELS",
+		Use:   "stats --labels LABELS",
 		Short: "Label quality per labeller: tie, abstain, parse-failure and order-consistency rates, agreement with ground truth by progress gap",
-		Args:  cobra.ExactArgs(1),
+		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// The file comes from --labels (the documented form) or, for convenience, as
+			// the only argument.
+			switch {
+			case len(args) == 1 && file != "" && args[0] != file:
+				return fmt.Errorf("label stats: two label files given (--labels %s and %s)", file, args[0])
+			case len(args) == 1:
+				file = args[0]
+			case file == "":
+				return fmt.Errorf("label stats: --labels LABELS is required")
+			}
+			args = []string{file}
 			recs, err := label.ReadFile(args[0])
 			if err != nil {
 				return err
@@ -255,6 +267,7 @@ func (a *app) labelStatsCmd() *cobra.Command {
 		},
 	}
 	c.Flags().Float64SliceVar(&edges, "gap-edges", label.DefaultGapEdges, "lower edges of the progress-gap bins, in reward units")
+	c.Flags().StringVar(&file, "labels", "", "label file written by 'robodistill label'")
 	return c
 }
 

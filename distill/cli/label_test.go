@@ -60,7 +60,7 @@ func TestLabelCommands(t *testing.T) {
 		t.Errorf("an always-first VLM should be inconsistent on every pair: %v", m)
 	}
 
-	code, stdout, stderr = run(t, "label", "stats", out, "--json")
+	code, stdout, stderr = run(t, "label", "stats", "--labels", out, "--json")
 	if code != 0 {
 		t.Fatalf("stats: exit %d: %s", code, stderr)
 	}

@@ -48,11 +48,8 @@ type Summary struct {
 	Existing int `json:"existing"`
 	Labelled int `json:"labelled"`
 	// Skipped counts drawn pairs that the store already held.
-	Skipped      int     `json:"skipped"`
-	First        int     `json:"first"`
-	Second       int     `json:"second"`
-	Ties         int     `json:"ties"`
-	Abstains     int     `json:"abstains"`
+	Skipped int `json:"skipped"`
+	AnswerCounts
 	Inconsistent int     `json:"inconsistent"`
 	Usage        Usage   `json:"usage"`
 	ElapsedSec   float64 `json:"elapsed_sec"`
@@ -175,16 +172,7 @@ func (r *Runner) Run(ctx context.Context) (Summary, error) {
 
 func (s *Summary) count(r *Record) {
 	s.Labelled++
-	switch r.Answer {
-	case First:
-		s.First++
-	case Second:
-		s.Second++
-	case Tie:
-		s.Ties++
-	case Abstain:
-		s.Abstains++
-	}
+	s.AnswerCounts.add(r.Answer)
 	if r.Consistent != nil && !*r.Consistent {
 		s.Inconsistent++
 	}

@@ -16,16 +16,34 @@ type StatsOptions struct {
 	GapEdges []float64
 }
 
+// AnswerCounts tallies labels by answer.
+type AnswerCounts struct {
+	First    int `json:"first"`
+	Second   int `json:"second"`
+	Ties     int `json:"ties"`
+	Abstains int `json:"abstains"`
+}
+
+func (c *AnswerCounts) add(a Answer) {
+	switch a {
+	case First:
+		c.First++
+	case Second:
+		c.Second++
+	case Tie:
+		c.Ties++
+	case Abstain:
+		c.Abstains++
+	}
+}
+
 // Stats are the label-quality figures of one labeller's records (`label stats`).
 type Stats struct {
 	Labeler string `json:"labeler"`
 	Kind    string `json:"kind"`
 	Count   int    `json:"count"`
 
-	First       int     `json:"first"`
-	Second      int     `json:"second"`
-	Ties        int     `json:"ties"`
-	Abstains    int     `json:"abstains"`
+	AnswerCounts
 	TieRate     float64 `json:"tie_rate"`
 	AbstainRate float64 `json:"abstain_rate"`
 
@@ -101,16 +119,7 @@ func ComputeStats(recs []Record, o StatsOptions) Stats {
 			s.Labeler, s.Kind = r.Labeler.Name(), r.Labeler.Kind
 		}
 		s.Count++
-		switch r.Answer {
-		case First:
-			s.First++
-		case Second:
-			s.Second++
-		case Tie:
-			s.Ties++
-		case Abstain:
-			s.Abstains++
-		}
+		s.AnswerCounts.add(r.Answer)
 		for _, o := range r.Orders {
 			for _, a := range o.Answers {
 				s.Answers++

@@ -76,7 +76,7 @@ func TestRosbagRecordIsAnEpisode(t *testing.T) {
 	if ep.Len() < 50 {
 		t.Fatalf("only %d steps in 3 s at 50 Hz", ep.Len())
 	}
-	lastStep, moving, withAction := -1, 0, 0
+	lastStep, moving, withAction, repeated := -1, 0, 0, 0
 	var firstX, lastX float64
 	for s, err := range ep.Steps() {
 		if err != nil {
@@ -85,8 +85,13 @@ func TestRosbagRecordIsAnEpisode(t *testing.T) {
 		if s.Frame.Width != 32 || s.Hash == (episode.Hash{}) || s.Status == nil || len(s.Obs) != metaworld.ObsDim || s.Hand == nil {
 			t.Fatalf("step %d incomplete: %dx%d hash %v status %v obs %d hand %v", s.Index, s.Frame.Width, s.Frame.Height, s.Hash, s.Status, len(s.Obs), s.Hand)
 		}
-		if s.Status.Step <= lastStep {
-			t.Fatalf("status steps not increasing: %d after %d", s.Status.Step, lastStep)
+		// Under load rosbag (Python) can miss a small message; the frame then joins the
+		// nearest status, so a step may repeat, but never go back.
+		switch {
+		case s.Status.Step < lastStep:
+			t.Fatalf("status steps go back: %d after %d", s.Status.Step, lastStep)
+		case s.Status.Step == lastStep:
+			repeated++
 		}
 		lastStep = s.Status.Step
 		if s.Index == 0 {
@@ -100,7 +105,10 @@ func TestRosbagRecordIsAnEpisode(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("recorded %d steps; %d with a command (%d moving +x); hand x %.3f -> %.3f", ep.Len(), withAction, moving, firstX, lastX)
+	t.Logf("recorded %d steps (%d repeating the previous status); %d with a command (%d moving +x); hand x %.3f -> %.3f", ep.Len(), repeated, withAction, moving, firstX, lastX)
+	if repeated > ep.Len()/10 {
+		t.Fatalf("%d of %d frames joined the previous frame's status", repeated, ep.Len())
+	}
 	if moving < ep.Len()/2 || lastX-firstX < 0.1 {
 		t.Fatalf("commands not recorded as actions (%d of %d moving) or hand did not move (%.3f m)", moving, ep.Len(), lastX-firstX)
 	}

@@ -479,6 +479,15 @@ func (e *Episode) Close() error {
 	return nil
 }
 
+// Status is step i's episode status (nil when the bag has none), without decoding the
+// step's other messages.
+func (e *Episode) Status(i int) (*rosiface.EpisodeStatus, error) {
+	if i < 0 || i >= len(e.steps) {
+		return nil, fmt.Errorf("episode %d: step %d out of range 0..%d", e.Number, i, len(e.steps)-1)
+	}
+	return e.steps[i].st, nil
+}
+
 // Steps iterates over the steps, decoding each as it goes.
 func (e *Episode) Steps() iter.Seq2[*Step, error] {
 	return func(yield func(*Step, error) bool) {

@@ -66,14 +66,20 @@ func (s *Source) add(e episode.Entry, spec episode.Spec) error {
 		le.Goal = ep.Meta.Goal
 	}
 	idx := len(s.eps)
+	// The index already holds every frame's hash and the bag its parsed statuses: no
+	// frame needs decoding or hashing here.
+	if len(e.Frames) != ep.Len() {
+		return fmt.Errorf("episode %d: the index lists %d frames, the bag has %d steps (run 'robodistill collect verify')", e.Episode, len(e.Frames), ep.Len())
+	}
 	var infos []label.FrameInfo
-	for st, err := range ep.Steps() {
+	for k, ref := range e.Frames {
+		st, err := ep.Status(k)
 		if err != nil {
 			return err
 		}
-		fi := label.FrameInfo{Hash: st.Hash.String(), Episode: idx, Step: st.Index, Reward: math.NaN()}
-		if st.Status != nil {
-			fi.Reward, fi.Success = st.Status.Reward, st.Status.Success
+		fi := label.FrameInfo{Hash: ref.Hash.String(), Episode: idx, Step: k, Reward: math.NaN()}
+		if st != nil {
+			fi.Reward, fi.Success = st.Reward, st.Success
 		}
 		infos = append(infos, fi)
 		if _, ok := s.byHash[fi.Hash]; !ok {

@@ -329,11 +329,9 @@ func f64(p *C.mjtNum, n int) []float64 {
 }
 
 // Live views into the state; valid until Close.
-func (d *Data) Qpos() []float64          { return f64(d.d.qpos, int(d.m.m.nq)) }
-func (d *Data) Qvel() []float64          { return f64(d.d.qvel, int(d.m.m.nv)) }
-func (d *Data) Ctrl() []float64          { return f64(d.d.ctrl, int(d.m.m.nu)) }
-func (d *Data) Act() []float64           { return f64(d.d.act, int(d.m.m.na)) }
-func (d *Data) QaccWarmstart() []float64 { return f64(d.d.qacc_warmstart, int(d.m.m.nv)) }
+func (d *Data) Qpos() []float64 { return f64(d.d.qpos, int(d.m.m.nq)) }
+func (d *Data) Qvel() []float64 { return f64(d.d.qvel, int(d.m.m.nv)) }
+func (d *Data) Ctrl() []float64 { return f64(d.d.ctrl, int(d.m.m.nu)) }
 func (d *Data) MocapPos(i int) []float64 {
 	return f64(d.d.mocap_pos, 3*int(d.m.m.nmocap))[3*i : 3*i+3]
 }

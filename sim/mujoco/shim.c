@@ -10,7 +10,6 @@
 
 static __thread jmp_buf* rd_jmp = NULL;
 static __thread char rd_err[1024];
-static __thread char rd_warn[1024];
 
 static void rd_error_handler(const char* msg) {
   snprintf(rd_err, sizeof rd_err, "%s", msg);
@@ -23,9 +22,8 @@ static void rd_error_handler(const char* msg) {
   abort();
 }
 
-static void rd_warning_handler(const char* msg) {
-  snprintf(rd_warn, sizeof rd_warn, "%s", msg);
-}
+// Warnings are counted in mjData.warning; the handler only keeps MuJoCo from printing.
+static void rd_warning_handler(const char* msg) { (void)msg; }
 
 void rd_install_handlers(void) {
   mju_user_error = rd_error_handler;
@@ -34,12 +32,6 @@ void rd_install_handlers(void) {
 
 const char* rd_last_error(void) { return rd_err; }
 
-const char* rd_take_warning(void) {
-  static __thread char out[1024];
-  memcpy(out, rd_warn, sizeof out);
-  rd_warn[0] = 0;
-  return out;
-}
 
 #define GUARD(...)             \
   do {                         \

@@ -11,7 +11,6 @@ void rd_install_handlers(void);
 // Each rd_* call returns 0 on success or -1 when MuJoCo raised an error; the message is
 // then in rd_last_error() (thread-local).
 const char* rd_last_error(void);
-const char* rd_take_warning(void);
 
 mjModel* rd_load_xml(const char* path, char* err, int errsz);
 mjData* rd_make_data(const mjModel* m);

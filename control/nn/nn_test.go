@@ -379,3 +379,21 @@ func FuzzReadParams(f *testing.F) {
 		}
 	})
 }
+
+func TestFLOPs(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	net := NewSequential(
+		NewConv2d(3, 4, 3, 2, 0, rng), NewReLU(), NewFlatten(),
+		NewSequential(NewLinear(4*3*3, 5, rng), NewLayerNorm(5), NewTanh()),
+	)
+	// Conv2d: out 2×4×3×3 = 72 values, each 2·3·3·3 + 1 = 55 flops; ReLU 72;
+	// Linear 2×5 values of 2·36 + 1; LayerNorm 8·10; Tanh 10.
+	want := int64(72*55 + 72 + 10*73 + 80 + 10)
+	got, err := FLOPs(net, []int{2, 3, 7, 7})
+	if err != nil || got != want {
+		t.Fatalf("FLOPs = %d, %v; want %d", got, err, want)
+	}
+	if _, err := FLOPs(net, []int{2, 1, 7, 7}); err == nil {
+		t.Error("FLOPs accepted an input with the wrong channel count")
+	}
+}

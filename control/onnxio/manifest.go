@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"robodistill/vision"
@@ -30,16 +32,19 @@ const (
 // embedded in the .onnx file (metadata key MetadataKey) and written beside it in the
 // sidecar, which adds the file's sha256 (see Sidecar).
 type Manifest struct {
-	Version     int         `json:"version"`
-	Kind        Kind        `json:"kind"`
-	Task        string      `json:"task,omitempty"` // e.g. the MetaWorld task "reach-v2"
-	Input       Input       `json:"input"`
-	Output      Output      `json:"output"`
-	Reward      *RewardNorm `json:"reward,omitempty"` // reward models only
-	Training    Training    `json:"training"`
-	CodeVersion string      `json:"code_version"`
-	Created     time.Time   `json:"created"`
-	Golden      Golden      `json:"golden"`
+	Version int         `json:"version"`
+	Kind    Kind        `json:"kind"`
+	Task    string      `json:"task,omitempty"` // e.g. the MetaWorld task "reach-v2"
+	Input   Input       `json:"input"`
+	Output  Output      `json:"output"`
+	Reward  *RewardNorm `json:"reward,omitempty"` // reward models only
+	// Ensemble places the model in an ensemble of models trained together, whose
+	// members are files named by MemberPath.
+	Ensemble    *Ensemble `json:"ensemble,omitempty"`
+	Training    Training  `json:"training"`
+	CodeVersion string    `json:"code_version"`
+	Created     time.Time `json:"created"`
+	Golden      Golden    `json:"golden"`
 }
 
 // Input is the model's one input. Shape is per sample, without the batch dimension (the
@@ -69,6 +74,37 @@ type RewardNorm struct {
 	Mean       float64     `json:"mean"`
 	Std        float64     `json:"std"`
 	Thresholds []Threshold `json:"thresholds,omitempty"`
+	// Count, when set, divides the reward by N(o)^Beta, N(o) the number of visits to the
+	// observation's cell (Motif's count-based exploration term). It is for the policy
+	// trainer, which sees observations; the daemon publishes the reward without it.
+	Count *CountTerm `json:"count,omitempty"`
+}
+
+// ThresholdFloor is the threshold below which the published reward is set to 0
+// (Motif's quantile threshold), when a manifest has one.
+const ThresholdFloor = "floor"
+
+// CountTerm is the count-based exploration term r / N(o)^Beta. Observations are
+// counted by cell: each value divided by Cell and rounded down.
+type CountTerm struct {
+	Beta float64 `json:"beta"`
+	Cell float64 `json:"cell"`
+}
+
+// Ensemble says which member of how many a model is.
+type Ensemble struct {
+	Member int `json:"member"` // from 0
+	Size   int `json:"size"`
+}
+
+// MemberPath is the file of member m of the ensemble whose member 0 is path:
+// "reward.onnx" for 0, "reward.1.onnx" for 1, and so on.
+func MemberPath(path string, m int) string {
+	if m == 0 {
+		return path
+	}
+	ext := filepath.Ext(path)
+	return fmt.Sprintf("%s.%d%s", strings.TrimSuffix(path, ext), m, ext)
 }
 
 // Threshold is a named level of the normalised reward.
@@ -169,6 +205,9 @@ func (m *Manifest) Validate() error {
 			return err
 		}
 	}
+	if e := m.Ensemble; e != nil && (e.Size < 1 || e.Member < 0 || e.Member >= e.Size) {
+		return fmt.Errorf("ensemble: member %d of %d is not a member", e.Member, e.Size)
+	}
 	if err := m.Training.validate(m.Kind); err != nil {
 		return err
 	}
@@ -244,6 +283,14 @@ func (r *RewardNorm) validate() error {
 			return fmt.Errorf("reward.thresholds[%d].value: must be finite, got %g", i, t.Value)
 		}
 		seen[t.Name] = true
+	}
+	if c := r.Count; c != nil {
+		switch {
+		case !(c.Beta > 0 && c.Beta <= 4):
+			return fmt.Errorf("reward.count.beta: must be in (0, 4], got %g", c.Beta)
+		case !(c.Cell > 0) || math.IsInf(c.Cell, 0):
+			return fmt.Errorf("reward.count.cell: must be positive and finite, got %g", c.Cell)
+		}
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"path/filepath"
 
 	"go.uber.org/zap"
 
@@ -20,6 +21,7 @@ type Source struct {
 	c      *episode.Collection
 	eps    []label.Episode
 	frames [][]label.FrameInfo
+	files  []string
 	byHash map[string]label.FrameInfo
 }
 
@@ -88,8 +90,13 @@ func (s *Source) add(e episode.Entry, spec episode.Spec) error {
 	}
 	s.eps = append(s.eps, le)
 	s.frames = append(s.frames, infos)
+	s.files = append(s.files, filepath.Join(s.c.Dir(), e.File))
 	return nil
 }
+
+// File is the path of episode e's bag: what a model's manifest names by hash as its
+// training data.
+func (s *Source) File(e int) string { return s.files[e] }
 
 // Close closes the collection.
 func (s *Source) Close() error { return s.c.Close() }

@@ -28,6 +28,7 @@ bench: build
 	bin/robodistill bench sim --json=false
 	bin/robodistill bench bridge --json=false
 	bin/robodistill bench label --json=false
+	bin/robodistill bench reward --json=false
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./sim/...
 
 lint: bootstrap

@@ -74,6 +74,12 @@ there when run again with the same arguments.`,
 			if o.Labels == "" || o.Episodes == "" || o.Out == "" {
 				return fmt.Errorf("--labels, --episodes and --out are required")
 			}
+			for name, v := range map[string]int{"ensemble": o.Train.Ensemble, "epochs": o.Train.Epochs,
+				"patience": o.Train.Patience, "batch": o.Train.Batch, "hidden": o.Train.Hidden} {
+				if v < 1 {
+					return fmt.Errorf("--%s: must be at least 1, got %d", name, v)
+				}
+			}
 			if visionJSON != "" {
 				cfg, err := vision.ParseConfig([]byte(visionJSON))
 				if err != nil {

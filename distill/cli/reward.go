@@ -153,6 +153,7 @@ there when run again with the same arguments.`,
 	f.Float64Var(&o.Train.Smoothing, "smoothing", 0, "label smoothing ε: targets y become y(1−ε)+ε/2")
 	f.IntVar(&o.Train.Shift, "shift", d.Shift, "random-shift augmentation in pixels (-1: off)")
 	f.Float64Var(&o.Data.ValFraction, "val-fraction", 0.2, "share of each task's episodes held out")
+	f.BoolVar(&o.Data.Standardize, "standardize", true, "set the preprocessing's mean and std per channel from the training frames (false: keep --vision's)")
 	f.Float64Var(&o.FloorQuantile, "floor-quantile", 0, "Motif threshold: published rewards below this quantile of the training frames' become 0 (0: off)")
 	f.Float64Var(&countBeta, "count-beta", 0, "count-based term r / N(o)^β for the policy trainer (0: off)")
 	f.Float64Var(&countCell, "count-cell", 0.02, "count-based term: cell size of the observation grid")

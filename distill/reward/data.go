@@ -74,7 +74,15 @@ type DataOptions struct {
 	ValFraction float64
 	Seed        uint64 // chooses the validation episodes
 	Workers     int    // frames decoded and preprocessed at once [1]
+	// Standardize replaces the Vision config's Mean and Std with per-channel statistics
+	// of the training frames (rounded to 3 decimals), so that the network sees inputs
+	// of mean 0 and standard deviation 1. The Dataset's Vision holds the result, which
+	// goes into the model's manifest.
+	Standardize bool
 }
+
+// standardizeSample is how many training frames the statistics are computed on.
+const standardizeSample = 512
 
 func (o *DataOptions) defaults() {
 	if o.Vision.Version == 0 {
@@ -234,10 +242,60 @@ func LoadDataset(ctx context.Context, recs []label.Record, src label.Source, o D
 		d.HeldOut = append(d.HeldOut, traj)
 	}
 	d.Frames = infos
+	if o.Standardize {
+		if err := d.standardize(ctx, src, o.Workers); err != nil {
+			return nil, err
+		}
+	}
 	if err := d.preprocess(ctx, src, o.Workers); err != nil {
 		return nil, err
 	}
 	return d, nil
+}
+
+// standardize sets the Vision config's Mean and Std to the statistics of up to
+// standardizeSample training frames, evenly spaced, preprocessed with mean 0 and std 1.
+func (d *Dataset) standardize(ctx context.Context, src label.Source, workers int) error {
+	frames := trainFrames(d)
+	if len(frames) > standardizeSample {
+		step := float64(len(frames)) / standardizeSample
+		sample := make([]int32, standardizeSample)
+		for i := range sample {
+			sample[i] = frames[int(float64(i)*step)]
+		}
+		frames = sample
+	}
+	raw := *d
+	raw.Vision.Mean, raw.Vision.Std = nil, nil
+	c := raw.Vision.Channels.Count()
+	raw.Vision.Mean, raw.Vision.Std = make([]float64, c), make([]float64, c)
+	for i := range raw.Vision.Std {
+		raw.Vision.Std[i] = 1
+	}
+	raw.Frames = make([]label.FrameInfo, len(frames))
+	for i, f := range frames {
+		raw.Frames[i] = d.Frames[f]
+	}
+	if err := raw.preprocess(ctx, src, workers); err != nil {
+		return err
+	}
+	plane := raw.Shape[1] * raw.Shape[2]
+	mean, std := make([]float64, c), make([]float64, c)
+	for ch := range c {
+		var sum, sq float64
+		for i := range raw.Frames {
+			for _, v := range raw.X[(i*c+ch)*plane : (i*c+ch+1)*plane] {
+				sum += float64(v)
+				sq += float64(v) * float64(v)
+			}
+		}
+		n := float64(len(raw.Frames) * plane)
+		m := sum / n
+		mean[ch] = math.Round(m*1000) / 1000
+		std[ch] = max(math.Round(math.Sqrt(max(sq/n-m*m, 0))*1000)/1000, 0.001)
+	}
+	d.Vision.Mean, d.Vision.Std = mean, std
+	return d.Vision.Validate()
 }
 
 func sideHashes(last string, segment []string) []string {

@@ -423,3 +423,31 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestStandardize(t *testing.T) {
+	src := labeltest.Synthetic(labeltest.SyntheticOptions{Episodes: 6, Steps: 20, W: 32, H: 32, Seed: 2})
+	d, err := LoadDataset(context.Background(), syntheticLabels(t, src, 150, 1), src,
+		DataOptions{Vision: smallVision(), Seed: 3, Standardize: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Equal(d.Vision.Mean, []float64{0, 0, 0}) || d.Vision.Std[0] == 1 {
+		t.Fatalf("vision config not standardised: %+v", d.Vision)
+	}
+	plane := d.Shape[1] * d.Shape[2]
+	for ch := range 3 {
+		var sum, sq float64
+		frames := trainFrames(d)
+		for _, f := range frames {
+			for _, v := range d.Frame(f)[ch*plane : (ch+1)*plane] {
+				sum += float64(v)
+				sq += float64(v) * float64(v)
+			}
+		}
+		n := float64(len(frames) * plane)
+		m, s := sum/n, math.Sqrt(sq/n-(sum/n)*(sum/n))
+		if math.Abs(m) > 0.02 || math.Abs(s-1) > 0.02 {
+			t.Errorf("channel %d: mean %.4f std %.4f over the training frames, want 0 and 1", ch, m, s)
+		}
+	}
+}

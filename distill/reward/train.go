@@ -22,7 +22,7 @@ type Config struct {
 	Epochs   int    `json:"epochs"`   // at most this many passes over the training labels [60]
 	Patience int    `json:"patience"` // stop after this many epochs without a better validation loss [6]
 	Seed     uint64 `json:"seed"`
-	// Adam's settings [lr 3e-4, PyTorch's betas and eps, no weight decay].
+	// Adam's settings [lr 1e-3, PyTorch's betas and eps, no weight decay].
 	Adam nn.AdamConfig `json:"adam"`
 	// Smoothing is the Bradley-Terry label smoothing ε (targets move to y(1−ε)+ε/2) [0].
 	Smoothing float64 `json:"smoothing"`
@@ -62,7 +62,7 @@ func (c *Config) defaults() {
 	}
 	if c.Adam == (nn.AdamConfig{}) {
 		c.Adam = nn.DefaultAdam()
-		c.Adam.LR = 3e-4
+		c.Adam.LR = 1e-3
 	}
 	if c.Shift == 0 {
 		c.Shift = 4

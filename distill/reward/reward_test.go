@@ -451,3 +451,65 @@ func TestStandardize(t *testing.T) {
 		}
 	}
 }
+
+// TestScorer plugs a trained ensemble into label.Disagreement: the pairs it keeps are
+// the ones the members disagree on most, and a frame is preprocessed once.
+func TestScorer(t *testing.T) {
+	src := labeltest.Synthetic(labeltest.SyntheticOptions{Episodes: 6, Steps: 30, W: 48, H: 48, Seed: 1})
+	d, err := LoadDataset(context.Background(), syntheticLabels(t, src, 200, 1), src, DataOptions{Vision: smallVision(), Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := smallConfig()
+	cfg.Epochs = 2
+	members, err := (&Trainer{Config: cfg}).Train(context.Background(), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nets := []*nn.Sequential{members[0].Net, members[1].Net}
+	sc, err := NewScorer(nets, d.Vision, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	base, err := label.NewUniform(src, label.UniformOptions{Within: 0.5, Seed: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cands, err := base.Sample(context.Background(), 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scores, err := sc.Disagreement(context.Background(), cands)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The score is the spread of the members' P(A ≻ B), recomputed here from Score.
+	raw := [2][]float32{make([]float32, len(d.Frames)), make([]float32, len(d.Frames))}
+	index := map[string]int32{}
+	for i, f := range d.Frames {
+		index[f.Hash] = int32(i)
+	}
+	for i, p := range cands {
+		a, okA := index[p.A.Last().Hash]
+		b, okB := index[p.B.Last().Hash]
+		if !okA || !okB {
+			continue
+		}
+		var pr [2]float64
+		for m := range 2 {
+			Score(nets[m], d, []int32{a, b}, raw[m])
+			pr[m] = sigmoid(float64(raw[m][a]) - float64(raw[m][b]))
+		}
+		if want := math.Abs(pr[0]-pr[1]) / 2; math.Abs(scores[i]-want) > 1e-6 {
+			t.Fatalf("pair %d: disagreement %g, want %g", i, scores[i], want)
+		}
+	}
+	dis := &label.Disagreement{Base: base, Scorer: sc, Oversample: 5}
+	if got, err := dis.Sample(context.Background(), 10); err != nil || len(got) != 10 {
+		t.Fatalf("Disagreement.Sample: %d pairs, %v", len(got), err)
+	}
+	if _, err := NewScorer(nets[:1], d.Vision, src); err == nil {
+		t.Error("a one-member scorer accepted")
+	}
+}

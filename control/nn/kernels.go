@@ -1,0 +1,23 @@
+package nn
+
+import "gonum.org/v1/gonum/blas"
+
+// Gemm computes C = alpha·op(A)·op(B) + beta·C through the selected BLAS backend, for
+// row-major, densely packed A (m×k, or k×m when ta), B (k×n, or n×k when tb) and C (m×n).
+// It is the matrix product the layers use, exported for the model runtime
+// (control/runtime), which runs ONNX MatMul and Gemm nodes on the same backend as the
+// layers it shares with training. With OpenBLAS it allocates nothing.
+func Gemm(ta, tb bool, m, n, k int, alpha float32, a, b []float32, beta float32, c []float32) {
+	if m == 0 || n == 0 {
+		return
+	}
+	tA, lda := blas.NoTrans, k
+	if ta {
+		tA, lda = blas.Trans, m
+	}
+	tB, ldb := blas.NoTrans, n
+	if tb {
+		tB, ldb = blas.Trans, k
+	}
+	backend().impl.Sgemm(tA, tB, m, n, k, alpha, a, max(lda, 1), b, max(ldb, 1), beta, c, max(n, 1))
+}

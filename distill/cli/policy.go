@@ -1,0 +1,160 @@
+package cli
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"runtime"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"robodistill/distill/policy"
+)
+
+func (a *app) policyCmd() *cobra.Command {
+	c := &cobra.Command{Use: "policy", Short: "Learn a robot policy in simulation from a reward"}
+	c.AddCommand(a.policyTrainCmd())
+	return c
+}
+
+// PolicySummary is the one-line JSON summary of 'policy train'.
+type PolicySummary struct {
+	Task        string  `json:"task"`
+	Reward      string  `json:"reward"`
+	Labeler     string  `json:"labeler"`
+	Rate        int     `json:"rate"`
+	Seed        uint64  `json:"seed"`
+	Envs        int     `json:"envs"`
+	Steps       int     `json:"steps"`
+	Updates     int     `json:"updates"`
+	Episodes    int     `json:"episodes"`
+	ResumedFrom int     `json:"resumed_from"`
+	SuccessRate float64 `json:"success_rate"` // final evaluation
+	MeanReturn  float64 `json:"mean_return"`  // final evaluation, simulator reward
+	UsedReturn  float64 `json:"used_return"`  // final evaluation, the reward trained on
+	EvalEpisode int     `json:"eval_episodes"`
+	// Speed of this process: environment steps per second of stepping alone (with
+	// action selection), and milliseconds per SAC update.
+	EnvStepsPerSecond float64            `json:"env_steps_per_second"`
+	UpdateMillis      float64            `json:"update_ms"`
+	Seconds           float64            `json:"seconds"`
+	Out               string             `json:"out"`
+	Curve             []policy.EvalPoint `json:"curve"`
+}
+
+func (a *app) policyTrainCmd() *cobra.Command {
+	var (
+		cfg        = policy.DefaultConfig()
+		rewardSpec string
+		out        string
+		keep       bool
+	)
+	c := &cobra.Command{
+		Use:   "train",
+		Short: "Train a SAC policy on a MetaWorld task and export its deterministic actor to ONNX",
+		Long: `Runs Soft Actor-Critic on a MetaWorld task's 39-value state observation: --envs environments
+stepped in lockstep (results depend on --seed and --envs, not on scheduling), uniformly random
+actions for the first --learning-starts steps, then one update per step (--utd). Every --eval-every
+steps the deterministic actor runs --eval-episodes episodes on fixed seeds disjoint from the
+training seeds; the learning curve is logged and in the summary.
+
+The reward is the simulator's (--reward groundtruth). A distilled reward model (--reward
+reward.onnx) needs the model runtime and is not yet supported.
+
+The state goes to --out + ".train" every --checkpoint-every steps and when interrupted; running the
+same command again continues from there (bit for bit as an uninterrupted run). The folder is
+removed once the policy is written, unless --keep-checkpoint.`,
+		Example: `  robodistill policy train --task reach --reward groundtruth --steps 30000 --seed 0 --out out/reach/policy.onnx
+  robodistill policy train --task drawer-open --steps 200000 --envs 2 --rate 50 --out policy.onnx --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cfg.Task == "" || out == "" {
+				return fmt.Errorf("--task and --out are required")
+			}
+			switch rewardSpec {
+			case "groundtruth", "ground-truth":
+				cfg.Reward = policy.GroundTruth{}
+			default:
+				return fmt.Errorf("--reward %s: not yet supported: a distilled reward model needs the model runtime (control/runtime); use --reward groundtruth", rewardSpec)
+			}
+			cfg.Assets = a.assets
+			if cfg.Checkpoint == "" {
+				cfg.Checkpoint = out + ".train"
+			}
+			log := a.log.With(zap.String("task", cfg.Task), zap.String("reward", cfg.Reward.Name()))
+			cfg.Log = log
+			cfg.Progress = func(p policy.Progress) {
+				fields := []zap.Field{zap.Int("step", p.Step), zap.Int("of", p.Steps), zap.Int("episodes", p.Episodes),
+					zap.Int("updates", p.Updates), zap.Float64("steps_per_s", math.Round(p.StepsPerSecond))}
+				if !math.IsNaN(p.TrainReturn) {
+					fields = append(fields, zap.Float64("train_return", p.TrainReturn))
+				}
+				if p.Updates > 0 {
+					fields = append(fields, zap.Float64("critic_loss", p.CriticLoss), zap.Float64("actor_loss", p.ActorLoss),
+						zap.Float64("alpha", p.Alpha), zap.Float64("entropy", p.Entropy), zap.Float64("q", p.Q))
+				}
+				if e := p.Eval; e != nil {
+					log.Info("evaluation", zap.Int("step", e.Step), zap.Float64("success_rate", e.SuccessRate),
+						zap.Float64("return", e.Return), zap.Float64("used_return", e.UsedReturn),
+						zap.Int("train_episodes", e.TrainEpisodes), zap.Float64("train_success_rate", e.TrainSuccessRate))
+					return
+				}
+				log.Info("progress", fields...)
+			}
+			res, err := policy.Train(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			if _, err := res.Export(out, codeVersion()); err != nil {
+				return err
+			}
+			if !keep {
+				if err := os.RemoveAll(cfg.Checkpoint); err != nil {
+					return fmt.Errorf("removing the checkpoint: %w", err)
+				}
+			}
+			fin := res.Final()
+			sum := PolicySummary{Task: res.Spec.Task, Reward: res.Reward, Labeler: res.Labeler, Rate: res.Spec.Rate, Seed: cfg.Seed,
+				Envs: cfg.Envs, Steps: res.Steps, Updates: res.Updates, Episodes: res.Episodes, ResumedFrom: res.ResumedFrom,
+				SuccessRate: fin.SuccessRate, MeanReturn: fin.Return, UsedReturn: fin.UsedReturn, EvalEpisode: fin.Episodes,
+				Seconds: res.Seconds, Out: out, Curve: res.Curve}
+			if res.EnvSeconds > 0 {
+				sum.EnvStepsPerSecond = float64(res.EnvStepsThisRun) / res.EnvSeconds
+			}
+			if res.UpdatesThisRun > 0 {
+				sum.UpdateMillis = 1000 * res.UpdateSeconds / float64(res.UpdatesThisRun)
+			}
+			a.human("SAC on %s (%s reward, %d Hz, %d envs, seed %d): %d steps, %d updates, %d training episodes\n",
+				sum.Task, sum.Reward, sum.Rate, sum.Envs, sum.Seed, sum.Steps, sum.Updates, sum.Episodes)
+			a.human("  %8s %8s %9s %9s\n", "step", "success", "return", "train")
+			for _, p := range res.Curve {
+				a.human("  %8d %8.2f %9.1f %9.1f\n", p.Step, p.SuccessRate, p.Return, p.TrainReturn)
+			}
+			a.human("  %.0f s (stepping %.0f s at %.0f steps/s, updates %.0f s at %.1f ms each, evaluation %.0f s)\n",
+				res.Seconds, res.EnvSeconds, sum.EnvStepsPerSecond, res.UpdateSeconds, sum.UpdateMillis, res.EvalSeconds)
+			a.human("  wrote %s\n", out)
+			return a.summary(sum)
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&cfg.Task, "task", "", "MetaWorld task (robodistill sim tasks lists them)")
+	f.StringVar(&rewardSpec, "reward", "groundtruth", "reward: groundtruth (the simulator's); a reward model file is not yet supported")
+	f.IntVar(&cfg.Steps, "steps", 100000, "environment steps in all")
+	f.Uint64Var(&cfg.Seed, "seed", 0, "seed of the weights, exploration, batches and training episodes")
+	f.StringVar(&out, "out", "", "policy file (.onnx; the manifest goes beside it)")
+	f.IntVar(&cfg.Rate, "rate", cfg.Rate, "control rate in Hz: 50 (the daemon's) or 80 (MetaWorld's)")
+	f.IntVar(&cfg.Envs, "envs", runtime.GOMAXPROCS(0), "environments stepped in parallel")
+	f.IntVar(&cfg.LearningStarts, "learning-starts", cfg.LearningStarts, "random steps before learning")
+	f.Float64Var(&cfg.UpdatesPerStep, "utd", cfg.UpdatesPerStep, "SAC updates per environment step")
+	f.IntVar(&cfg.Buffer, "buffer", 0, "replay capacity (default min(steps, 1e6))")
+	f.IntVar(&cfg.SAC.Batch, "batch", cfg.SAC.Batch, "transitions per update")
+	f.IntVar(&cfg.SAC.Hidden, "hidden", cfg.SAC.Hidden, "hidden layer width of actor and critics")
+	f.IntVar(&cfg.EvalEvery, "eval-every", cfg.EvalEvery, "steps between evaluations")
+	f.IntVar(&cfg.EvalEpisodes, "eval-episodes", cfg.EvalEpisodes, "episodes per evaluation (0: none)")
+	f.IntVar(&cfg.CheckpointEvery, "checkpoint-every", cfg.CheckpointEvery, "steps between checkpoints")
+	f.StringVar(&cfg.Checkpoint, "checkpoint", "", `checkpoint folder (default --out + ".train")`)
+	f.BoolVar(&keep, "keep-checkpoint", false, "keep the checkpoint folder after writing the policy")
+	f.IntVar(&cfg.LogEvery, "log-every", cfg.LogEvery, "steps between progress lines")
+	return c
+}

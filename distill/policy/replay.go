@@ -1,0 +1,86 @@
+package policy
+
+import (
+	"fmt"
+	"math/rand/v2"
+)
+
+// Replay is a ring buffer of transitions, allocated in full up front as float32 arrays
+// (so a run's memory is known at its start and adding allocates nothing). Once full, each
+// new transition replaces the oldest.
+type Replay struct {
+	obsDim, actDim, cap int
+	obs, act, next      []float32 // [cap·obsDim], [cap·actDim], [cap·obsDim]
+	rew, done           []float32 // [cap]
+	size, pos           int
+}
+
+// NewReplay allocates a buffer for capacity transitions.
+func NewReplay(capacity, obsDim, actDim int) (*Replay, error) {
+	if capacity < 1 || obsDim < 1 || actDim < 1 {
+		return nil, fmt.Errorf("policy.NewReplay: capacity %d, dimensions %d and %d: want at least 1", capacity, obsDim, actDim)
+	}
+	return &Replay{
+		obsDim: obsDim, actDim: actDim, cap: capacity,
+		obs: make([]float32, capacity*obsDim), act: make([]float32, capacity*actDim),
+		next: make([]float32, capacity*obsDim), rew: make([]float32, capacity), done: make([]float32, capacity),
+	}, nil
+}
+
+// Len is the number of transitions held.
+func (r *Replay) Len() int { return r.size }
+
+// Cap is the capacity.
+func (r *Replay) Cap() int { return r.cap }
+
+// Bytes is the buffer's memory.
+func (r *Replay) Bytes() int64 { return int64(4 * (2*r.cap*r.obsDim + r.cap*r.actDim + 2*r.cap)) }
+
+// Add stores one transition. terminal marks a true end of the task (no bootstrap from
+// next); an episode cut off by a time limit is not terminal.
+func (r *Replay) Add(obs, act []float32, reward float32, next []float32, terminal bool) {
+	if len(obs) != r.obsDim || len(next) != r.obsDim || len(act) != r.actDim {
+		panic(fmt.Sprintf("policy: Replay.Add: lengths %d, %d, %d, want %d, %d, %d", len(obs), len(act), len(next), r.obsDim, r.actDim, r.obsDim))
+	}
+	i := r.pos
+	copy(r.obs[i*r.obsDim:], obs)
+	copy(r.act[i*r.actDim:], act)
+	copy(r.next[i*r.obsDim:], next)
+	r.rew[i] = reward
+	r.done[i] = 0
+	if terminal {
+		r.done[i] = 1
+	}
+	r.pos = (r.pos + 1) % r.cap
+	r.size = min(r.size+1, r.cap)
+}
+
+// Batch is a sample of transitions, row-major.
+type Batch struct {
+	N         int
+	Obs, Next []float32 // [N·obsDim]
+	Act       []float32 // [N·actDim]
+	Rew, Done []float32 // [N]
+}
+
+func newBatch(n, obsDim, actDim int) Batch {
+	return Batch{N: n, Obs: make([]float32, n*obsDim), Next: make([]float32, n*obsDim),
+		Act: make([]float32, n*actDim), Rew: make([]float32, n), Done: make([]float32, n)}
+}
+
+// Sample fills b with b.N transitions drawn uniformly with replacement by rng (one IntN per
+// row, in row order). The buffer must not be empty.
+func (r *Replay) Sample(rng *rand.Rand, b *Batch) {
+	if r.size == 0 {
+		panic("policy: Replay.Sample on an empty buffer")
+	}
+	O, A := r.obsDim, r.actDim
+	for k := 0; k < b.N; k++ {
+		i := rng.IntN(r.size)
+		copy(b.Obs[k*O:(k+1)*O], r.obs[i*O:(i+1)*O])
+		copy(b.Next[k*O:(k+1)*O], r.next[i*O:(i+1)*O])
+		copy(b.Act[k*A:(k+1)*A], r.act[i*A:(i+1)*A])
+		b.Rew[k] = r.rew[i]
+		b.Done[k] = r.done[i]
+	}
+}

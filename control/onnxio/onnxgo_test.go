@@ -20,10 +20,10 @@ import (
 func TestOnnxGo(t *testing.T) {
 	dir := t.TempDir()
 	for _, tm := range testModels {
-		t.Run(tm.name, func(t *testing.T) {
-			p := filepath.Join(dir, tm.name+".onnx")
-			net := tm.net(7)
-			m, err := onnxio.Save(p, net, tm.manifest())
+		t.Run(tm.Name, func(t *testing.T) {
+			p := filepath.Join(dir, tm.Name+".onnx")
+			net := tm.Net(7)
+			m, err := onnxio.Save(p, net, tm.Manifest())
 			if err != nil {
 				t.Fatal(err)
 			}

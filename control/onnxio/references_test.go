@@ -19,29 +19,14 @@ import (
 // parityTol is the bound on |ONNX Runtime − Go forward|.
 const parityTol = 1e-5
 
-func maxAbsDiff(a, b []float32) float64 {
-	if len(a) != len(b) {
-		return math.Inf(1)
-	}
-	d := 0.0
-	for i := range a {
-		e := math.Abs(float64(a[i]) - float64(b[i]))
-		if math.IsNaN(e) {
-			return math.Inf(1)
-		}
-		d = max(d, e)
-	}
-	return d
-}
-
 // exportAll saves every test model into dir and returns their paths.
 func exportAll(t *testing.T, dir string) []string {
 	t.Helper()
 	var paths []string
 	for _, tm := range testModels {
-		p := filepath.Join(dir, tm.name+".onnx")
-		if _, err := onnxio.Save(p, tm.net(7), tm.manifest()); err != nil {
-			t.Fatalf("%s: %v", tm.name, err)
+		p := filepath.Join(dir, tm.Name+".onnx")
+		if _, err := onnxio.Save(p, tm.Net(7), tm.Manifest()); err != nil {
+			t.Fatalf("%s: %v", tm.Name, err)
 		}
 		paths = append(paths, p)
 	}
@@ -79,13 +64,13 @@ func TestORTParity(t *testing.T) {
 	dir := t.TempDir()
 	paths := exportAll(t, dir)
 	for i, tm := range testModels {
-		t.Run(tm.name, func(t *testing.T) {
+		t.Run(tm.Name, func(t *testing.T) {
 			v, err := onnxio.Verify(paths[i])
 			if err != nil {
 				t.Fatal(err)
 			}
 			m := v.Manifest
-			net := tm.net(7)
+			net := tm.Net(7)
 			in1 := append([]int{1}, m.Input.Shape...)
 			golden, err := onnxio.GoldenInput(m.Golden.Pattern, numel(in1))
 			if err != nil {
@@ -121,7 +106,7 @@ func TestORTParity(t *testing.T) {
 					if err := m.CheckGolden(got.Data); err != nil {
 						t.Errorf("ONNX Runtime fails the manifest's golden check: %v", err)
 					}
-				} else if other := tm.net(8).Forward(x); maxAbsDiff(got.Data, other.Data[:other.Len()]) < 1e-3 {
+				} else if other := tm.Net(8).Forward(x); maxAbsDiff(got.Data, other.Data[:other.Len()]) < 1e-3 {
 					// The comparison would pass whatever ONNX Runtime computed.
 					t.Errorf("a network with other weights also matches ONNX Runtime's output")
 				}

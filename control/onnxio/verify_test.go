@@ -209,8 +209,8 @@ type unknownLayer struct{ nn.ReLU }
 // testdata/*.golden; rewrite with -update.
 func TestDescribe(t *testing.T) {
 	for _, tm := range testModels {
-		t.Run(tm.name, func(t *testing.T) {
-			model, _, err := onnxio.Build(tm.net(7), tm.manifest())
+		t.Run(tm.Name, func(t *testing.T) {
+			model, _, err := onnxio.Build(tm.Net(7), tm.Manifest())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -218,7 +218,7 @@ func TestDescribe(t *testing.T) {
 			if err := onnxio.Describe(&buf, model); err != nil {
 				t.Fatal(err)
 			}
-			golden := filepath.Join("testdata", tm.name+".golden")
+			golden := filepath.Join("testdata", tm.Name+".golden")
 			if *update {
 				if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
 					t.Fatal(err)

@@ -34,7 +34,7 @@ func TestExportedModels(t *testing.T) {
 	defer cancel()
 	dir := t.TempDir()
 	for _, tm := range testModels {
-		t.Run(tm.name, func(t *testing.T) {
+		t.Run(tm.Name, func(t *testing.T) {
 			p := save(t, dir, tm)
 			m, err := runtime.Load(p, runtime.Options{MaxBatch: 3})
 			if err != nil {
@@ -61,7 +61,7 @@ func TestExportedModels(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			net := tm.net(7)
+			net := tm.Net(7)
 			for i, b := range opBatches {
 				y, err := m.Run(inputs[i], b)
 				if err != nil {
@@ -186,7 +186,7 @@ func TestZeroAllocs(t *testing.T) {
 		for _, b := range opBatches {
 			for name, mm := range map[string]*runtime.Model{"model": m, "clone": c} {
 				if a := testing.AllocsPerRun(20, func() { mm.Run(x[:b*m.InputSize()], b) }); a != 0 {
-					t.Errorf("%s %s batch %d: %v allocations per Run, want 0", tm.name, name, b, a)
+					t.Errorf("%s %s batch %d: %v allocations per Run, want 0", tm.Name, name, b, a)
 				}
 			}
 		}
@@ -194,7 +194,7 @@ func TestZeroAllocs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("%s: native 0 allocations per Run; gorgonia %v", tm.name, testing.AllocsPerRun(5, func() { g.Run(x[:m.InputSize()], 1) }))
+		t.Logf("%s: native 0 allocations per Run; gorgonia %v", tm.Name, testing.AllocsPerRun(5, func() { g.Run(x[:m.InputSize()], 1) }))
 	}
 }
 
@@ -243,7 +243,7 @@ func TestClones(t *testing.T) {
 			wg.Wait()
 			close(errs)
 			for err := range errs {
-				t.Errorf("%s %s: %v", tm.name, be, err)
+				t.Errorf("%s %s: %v", tm.Name, be, err)
 			}
 		}
 	}
@@ -514,7 +514,7 @@ func BenchmarkRun(b *testing.B) {
 	for _, tm := range testModels {
 		p := save(b, dir, tm)
 		for _, be := range []string{runtime.BackendNative, runtime.BackendGorgonia} {
-			b.Run(tm.name+"/"+be, func(b *testing.B) {
+			b.Run(tm.Name+"/"+be, func(b *testing.B) {
 				m, err := runtime.Load(p, runtime.Options{Backend: be})
 				if err != nil {
 					b.Fatal(err)

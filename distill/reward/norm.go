@@ -43,17 +43,9 @@ func Normalize(raw []float32, floorQuantile float64) (onnxio.RewardNorm, error) 
 	return n, nil
 }
 
-// Publish maps a raw reward to the published one: normalised, then floored when the
-// manifest has a floor threshold.
-func Publish(n *onnxio.RewardNorm, raw float32) float64 {
-	z := (float64(raw) - n.Mean) / n.Std
-	for _, t := range n.Thresholds {
-		if t.Name == onnxio.ThresholdFloor && z < t.Value {
-			return 0
-		}
-	}
-	return z
-}
+// Publish maps a raw reward to the published one (onnxio.RewardNorm.Publish, the
+// arithmetic the runtime uses on the robot).
+func Publish(n *onnxio.RewardNorm, raw float32) float64 { return n.Publish(raw) }
 
 // Quantile is the q-quantile of xs by linear interpolation between order statistics
 // (NumPy's default). It sorts a copy.

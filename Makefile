@@ -29,6 +29,7 @@ bench: build
 	bin/robodistill bench bridge --json=false
 	bin/robodistill bench label --json=false
 	bin/robodistill bench reward --json=false
+	bin/robodistill bench model --json=false
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./sim/...
 
 lint: bootstrap

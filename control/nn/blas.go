@@ -75,16 +75,5 @@ func SetBackend(b Backend) (prev Backend, err error) {
 // gemm computes C = A·B + beta·C for row-major A (m×k, or k×m when ta), B (k×n, or n×k
 // when tb) and C (m×n), all densely packed.
 func gemm(ta, tb bool, m, n, k int, a, b []float32, beta float32, c []float32) {
-	if m == 0 || n == 0 {
-		return
-	}
-	tA, lda := blas.NoTrans, k
-	if ta {
-		tA, lda = blas.Trans, m
-	}
-	tB, ldb := blas.NoTrans, n
-	if tb {
-		tB, ldb = blas.Trans, k
-	}
-	backend().impl.Sgemm(tA, tB, m, n, k, 1, a, max(lda, 1), b, max(ldb, 1), beta, c, max(n, 1))
+	Gemm(ta, tb, m, n, k, 1, a, b, beta, c)
 }

@@ -1,7 +1,9 @@
 package torchref
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -165,3 +167,38 @@ func (r *BenchResult) String() string {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// InferTimes times PyTorch (one thread, no gradients) running every network once at
+// batch 1 — one control cycle — on the networks' own parameters, and returns the cycle
+// times of steps cycles after warmup untimed ones, and torch's version. inputs[i] is
+// network i's per-sample input shape.
+func (r Runner) InferTimes(ctx context.Context, nets []*nn.Sequential, inputs [][]int, steps, warmup int) ([]time.Duration, string, error) {
+	if len(nets) != len(inputs) {
+		return nil, "", fmt.Errorf("torchref.InferTimes: %d networks, %d input shapes", len(nets), len(inputs))
+	}
+	sp := spec{Mode: "infer", Steps: steps, Warmup: warmup}
+	var blob bytes.Buffer
+	for k, net := range nets {
+		layers, err := Describe(net)
+		if err != nil {
+			return nil, "", err
+		}
+		sp.Nets = append(sp.Nets, inferNet{Layers: layers, Input: inputs[k]})
+		for _, p := range net.Params() {
+			sp.Tensors = append(sp.Tensors, tensorSpec{fmt.Sprintf("n%d.%s", k, p.Name), p.Shape})
+			binary.Write(&blob, binary.LittleEndian, p.Value)
+		}
+	}
+	out, _, err := r.run(ctx, sp, blob.Bytes())
+	if err != nil {
+		return nil, "", err
+	}
+	if len(out.TimesMS) != steps {
+		return nil, "", fmt.Errorf("torchref.InferTimes: the script timed %d cycles, want %d", len(out.TimesMS), steps)
+	}
+	ts := make([]time.Duration, steps)
+	for i, ms := range out.TimesMS {
+		ts[i] = time.Duration(ms * float64(time.Millisecond))
+	}
+	return ts, out.Torch, nil
+}

@@ -140,6 +140,12 @@ type spec struct {
 	Input     []int         `json:"input,omitempty"`
 	Steps     int           `json:"steps,omitempty"`
 	Warmup    int           `json:"warmup,omitempty"`
+	Nets      []inferNet    `json:"nets,omitempty"`
+}
+
+type inferNet struct {
+	Layers []Layer `json:"layers"`
+	Input  []int   `json:"input"` // one sample's shape
 }
 
 type output struct {

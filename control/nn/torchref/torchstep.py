@@ -7,6 +7,8 @@
 #               network the spec describes, on the given parameters and batch; writes the
 #               rewards, the loss, the gradients and the updated parameters.
 # mode "bench": times that step on torch's own random parameters and batch.
+# mode "infer": times one cycle of inference (every network of "nets" once, batch 1, no
+#               gradients) on the given parameters; writes the cycle times.
 import json
 import os
 import sys
@@ -67,7 +69,7 @@ def main():
     d = sys.argv[1]
     with open(os.path.join(d, "spec.json")) as f:
         spec = json.load(f)
-    net = build(spec["layers"])
+    net = build(spec["layers"] or [])
     pairs, smoothing = spec["pairs"], spec["smoothing"]
     out = {"torch": torch.__version__, "threads": torch.get_num_threads()}
     if spec["mode"] == "bench":
@@ -87,6 +89,33 @@ def main():
         return
 
     raw = np.fromfile(os.path.join(d, "in.bin"), dtype="<f4")
+    if spec["mode"] == "infer":
+        nets, xs, off = [], [], 0
+        for k, n in enumerate(spec["nets"]):
+            m = build(n["layers"])
+            state = {}
+            for t in spec["tensors"]:
+                if t["name"].startswith("n%d." % k):
+                    size = int(np.prod(t["shape"]))
+                    state[t["name"][len("n%d." % k):]] = torch.from_numpy(raw[off:off + size].reshape(t["shape"]).copy())
+                    off += size
+            m.load_state_dict(state, strict=True)
+            m.eval()
+            nets.append(m)
+            xs.append(torch.rand([1] + n["input"]))
+        times = []
+        with torch.no_grad():
+            for i in range(spec["warmup"] + spec["steps"]):
+                t0 = time.perf_counter()
+                for m, x in zip(nets, xs):
+                    m(x)
+                t1 = time.perf_counter()
+                if i >= spec["warmup"]:
+                    times.append((t1 - t0) * 1e3)
+        out["times_ms"] = times
+        with open(os.path.join(d, "out.json"), "w") as f:
+            json.dump(out, f)
+        return
     tensors, off = {}, 0
     for t in spec["tensors"]:
         n = int(np.prod(t["shape"])) if t["shape"] else 1

@@ -40,7 +40,10 @@ type Manifest struct {
 	Reward  *RewardNorm `json:"reward,omitempty"` // reward models only
 	// Ensemble places the model in an ensemble of models trained together, whose
 	// members are files named by MemberPath.
-	Ensemble    *Ensemble `json:"ensemble,omitempty"`
+	Ensemble *Ensemble `json:"ensemble,omitempty"`
+	// Control is how a policy's actions drive the robot: the rate it was trained at and
+	// the displacement one unit of action means. Policies only.
+	Control     *Control  `json:"control,omitempty"`
 	Training    Training  `json:"training"`
 	CodeVersion string    `json:"code_version"`
 	Created     time.Time `json:"created"`
@@ -89,6 +92,14 @@ const ThresholdFloor = "floor"
 type CountTerm struct {
 	Beta float64 `json:"beta"`
 	Cell float64 `json:"cell"`
+}
+
+// Control is a policy's control contract.
+type Control struct {
+	RateHz int `json:"rate_hz"` // control rate the policy was trained at
+	// ActionScale is the end-effector displacement per control step, in metres, of an
+	// action component of 1 (MetaWorld's mocap delta at that rate).
+	ActionScale float64 `json:"action_scale_m"`
 }
 
 // Ensemble says which member of how many a model is.
@@ -203,6 +214,16 @@ func (m *Manifest) Validate() error {
 	if m.Reward != nil {
 		if err := m.Reward.validate(); err != nil {
 			return err
+		}
+	}
+	if c := m.Control; c != nil {
+		switch {
+		case m.Kind != KindPolicy:
+			return fmt.Errorf("control: only for kind policy, not %s", m.Kind)
+		case c.RateHz < 1 || c.RateHz > 10000:
+			return fmt.Errorf("control.rate_hz: must be 1 to 10000, got %d", c.RateHz)
+		case !(c.ActionScale > 0) || math.IsInf(c.ActionScale, 0):
+			return fmt.Errorf("control.action_scale_m: must be positive and finite, got %g", c.ActionScale)
 		}
 	}
 	if e := m.Ensemble; e != nil && (e.Size < 1 || e.Member < 0 || e.Member >= e.Size) {

@@ -59,7 +59,7 @@ func (a *app) root() *cobra.Command {
 	pf.BoolVar(&a.json, "json", false, "print a one-line JSON summary on stdout")
 	pf.StringVar(&a.assets, "assets", "", "MetaWorld assets folder (default $ROBODISTILL_METAWORLD_ASSETS, then ../shared/metaworld/assets or .assets/metaworld)")
 	pf.StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	root.AddCommand(a.simCmd(), a.benchCmd(), a.demoCmd(), a.collectCmd(), a.labelCmd(), a.rewardCmd(), a.policyCmd(), a.modelCmd())
+	root.AddCommand(a.simCmd(), a.benchCmd(), a.demoCmd(), a.collectCmd(), a.labelCmd(), a.rewardCmd(), a.policyCmd(), a.modelCmd(), a.evalCmd())
 	return root
 }
 

@@ -72,11 +72,20 @@ removed once the policy is written, unless --keep-checkpoint.`,
 			if cfg.Task == "" || out == "" {
 				return fmt.Errorf("--task and --out are required")
 			}
+			var distilled *policy.Distilled
 			switch rewardSpec {
 			case "groundtruth", "ground-truth":
 				cfg.Reward = policy.GroundTruth{}
 			default:
-				return fmt.Errorf("--reward %s: not yet supported: a distilled reward model needs the model runtime (control/runtime); use --reward groundtruth", rewardSpec)
+				if cfg.Envs < 1 {
+					return fmt.Errorf("--envs: must be at least 1, got %d", cfg.Envs)
+				}
+				d, err := policy.NewDistilled(rewardSpec, cfg.Envs)
+				if err != nil {
+					return fmt.Errorf("--reward: %w", err)
+				}
+				defer d.Close()
+				cfg.Reward, distilled = d, d
 			}
 			cfg.Assets = a.assets
 			if cfg.Checkpoint == "" {
@@ -105,6 +114,11 @@ removed once the policy is written, unless --keep-checkpoint.`,
 			res, err := policy.Train(cmd.Context(), cfg)
 			if err != nil {
 				return err
+			}
+			if distilled != nil {
+				if err := distilled.Err(); err != nil {
+					return err
+				}
 			}
 			if _, err := res.Export(out, codeVersion()); err != nil {
 				return err
@@ -139,7 +153,9 @@ removed once the policy is written, unless --keep-checkpoint.`,
 	}
 	f := c.Flags()
 	f.StringVar(&cfg.Task, "task", "", "MetaWorld task (robodistill sim tasks lists them)")
-	f.StringVar(&rewardSpec, "reward", "groundtruth", "reward: groundtruth (the simulator's); a reward model file is not yet supported")
+	f.StringVar(&rewardSpec, "reward", "groundtruth", "reward: groundtruth (the simulator's) or a reward model (member 0 of an ensemble, reward.onnx)")
+	f.StringVar(&cfg.Camera, "camera", cfg.Camera, "camera rendered for a reward model")
+	f.IntVar(&cfg.FrameSize, "frame-size", cfg.FrameSize, "rendered frame size in pixels for a reward model (the size its frames were recorded at)")
 	f.IntVar(&cfg.Steps, "steps", 100000, "environment steps in all")
 	f.Uint64Var(&cfg.Seed, "seed", 0, "seed of the weights, exploration, batches and training episodes")
 	f.StringVar(&out, "out", "", "policy file (.onnx; the manifest goes beside it)")

@@ -43,6 +43,9 @@ type Spec struct {
 	ActDim   int    `json:"act_dim"`
 	MaxSteps int    `json:"max_steps"` // episode length (the time limit)
 	Rate     int    `json:"rate"`      // control rate in Hz (0 when meaningless)
+	// ActionScale is the displacement in metres per step of an action component of 1
+	// (0 when meaningless).
+	ActionScale float64 `json:"action_scale"`
 	// Observation names the observation layout for model manifests ("metaworld-v2-39").
 	Observation string `json:"observation"`
 	// Action says what an action means, for the exported policy's manifest.
@@ -71,7 +74,7 @@ func NewMetaWorld(task string, opts metaworld.Options) (Env, error) {
 	}
 	scale := e.ActionScale()
 	return &metaWorldEnv{env: e, spec: Spec{
-		Task: t.Name, ObsDim: metaworld.ObsDim, ActDim: len(metaworld.Action{}), MaxSteps: e.MaxSteps(), Rate: e.Rate(),
+		Task: t.Name, ObsDim: metaworld.ObsDim, ActDim: len(metaworld.Action{}), MaxSteps: e.MaxSteps(), Rate: e.Rate(), ActionScale: scale,
 		Observation: ObservationMetaWorld,
 		Action: fmt.Sprintf("MetaWorld action for %s at %d Hz: x, y, z move the hand target by %.4g m per step per unit "+
 			"(%.3g m/s at 1; multiply by %.3g for m/s), w is the gripper effort (-1 open, 1 closed); each in [-1, 1]. "+

@@ -66,6 +66,9 @@ func Export(path string, ag *Agent, info ExportInfo) (*onnxio.Sidecar, error) {
 		Training:    onnxio.Training{Labeler: info.Labeler},
 		CodeVersion: info.CodeVersion, Created: created,
 	}
+	if sp.Rate > 0 && sp.ActionScale > 0 {
+		m.Control = &onnxio.Control{RateHz: sp.Rate, ActionScale: sp.ActionScale}
+	}
 	sc, err := onnxio.Save(path, ag.DeterministicNet(), m)
 	if err != nil {
 		return nil, fmt.Errorf("policy.Export: %w", err)

@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"runtime"
 
 	"github.com/spf13/cobra"
@@ -14,7 +16,7 @@ import (
 
 func (a *app) policyCmd() *cobra.Command {
 	c := &cobra.Command{Use: "policy", Short: "Learn a robot policy in simulation from a reward"}
-	c.AddCommand(a.policyTrainCmd())
+	c.AddCommand(a.policyTrainCmd(), a.policyCurvesCmd())
 	return c
 }
 
@@ -172,5 +174,46 @@ removed once the policy is written, unless --keep-checkpoint.`,
 	f.StringVar(&cfg.Checkpoint, "checkpoint", "", `checkpoint folder (default --out + ".train")`)
 	f.BoolVar(&keep, "keep-checkpoint", false, "keep the checkpoint folder after writing the policy")
 	f.IntVar(&cfg.LogEvery, "log-every", cfg.LogEvery, "steps between progress lines")
+	return c
+}
+
+func (a *app) policyCurvesCmd() *cobra.Command {
+	var out, title string
+	c := &cobra.Command{
+		Use:   "curves SUMMARY.json...",
+		Short: "Learning curves of several runs (policy train --json summaries) as one figure and one CSV",
+		Long: `Reads the one-line JSON summaries 'policy train --json' printed (one file per run) and writes
+curves.csv and curves.png into --out: evaluation success rate and simulator return against
+environment steps, runs with the same reward in one colour, seeds told apart by dashes.`,
+		Example: `  robodistill policy curves --out out/curves out/policy/reach-*.json`,
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var runs []policy.Run
+			for _, p := range args {
+				b, err := os.ReadFile(p)
+				if err != nil {
+					return err
+				}
+				var s PolicySummary
+				if err := json.Unmarshal(b, &s); err != nil {
+					return fmt.Errorf("%s: not a policy train --json summary: %w", p, err)
+				}
+				if len(s.Curve) == 0 {
+					return fmt.Errorf("%s: the run has no learning curve", p)
+				}
+				runs = append(runs, policy.Run{Name: fmt.Sprintf("%s seed %d", s.Reward, s.Seed), Group: s.Reward, Curve: s.Curve, Reward: s.Reward})
+				if title == "" {
+					title = fmt.Sprintf("%s at %d Hz", s.Task, s.Rate)
+				}
+			}
+			if err := policy.WriteCurves(out, title, runs); err != nil {
+				return err
+			}
+			a.human("wrote %s and %s\n", filepath.Join(out, "curves.csv"), filepath.Join(out, "curves.png"))
+			return a.summary(map[string]any{"runs": len(runs), "out": out})
+		},
+	}
+	c.Flags().StringVar(&out, "out", "curves", "output folder")
+	c.Flags().StringVar(&title, "title", "", "figure title (default: task and rate of the first run)")
 	return c
 }

@@ -160,3 +160,30 @@ func TestEnsembleErrors(t *testing.T) {
 		t.Errorf("policy: %v", err)
 	}
 }
+
+// TestFLOPs: the runtime's count of an exported network equals nn.FLOPs on the network
+// (the exporter's MatMul+Add is the Linear's multiply-adds plus its bias).
+func TestFLOPs(t *testing.T) {
+	for _, tm := range testModels {
+		p := save(t, t.TempDir(), tm)
+		m, err := runtime.Load(p, runtime.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		net := tm.Net(7)
+		want, err := nn.FLOPs(net, append([]int{1}, tm.Manifest().Input.Shape...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The exporter decomposes LayerNorm into MatMul, Sub, Mul, Sqrt and Div, which
+		// count a little differently from nn's 8 per element: within 1 % there.
+		got := m.FLOPs()
+		if tm.Name == "norm_policy" {
+			if d := float64(got-want) / float64(want); d > 0.01 || d < -0.01 {
+				t.Errorf("%s: runtime counts %d FLOPs, nn %d", tm.Name, got, want)
+			}
+		} else if got != want {
+			t.Errorf("%s: runtime counts %d FLOPs, nn %d", tm.Name, got, want)
+		}
+	}
+}

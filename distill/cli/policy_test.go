@@ -24,8 +24,16 @@ func TestPolicyTrainAndEval(t *testing.T) {
 		"--epochs", "1", "--hidden", "8", "--vision", `{"width":24,"height":24}`); code != 0 {
 		t.Fatalf("reward train: %s", stderr)
 	}
+	code, stdout, stderr := run(t, "bench", "cost", "--reward", rew, "--json")
+	if code != 0 {
+		t.Fatalf("bench cost: %s", stderr)
+	}
+	if c := oneJSON(t, stdout); c["members"].(float64) != 2 || c["reward_flops_per_step"].(float64) <= 0 || c["vlm_over_reward_flops"].(float64) < 1e3 {
+		t.Errorf("bench cost: %v", c)
+	}
+
 	pol := filepath.Join(dir, "policy.onnx")
-	code, stdout, stderr := run(t, "policy", "train", "--task", "reach", "--reward", rew, "--frame-size", "32", "--steps", "240",
+	code, stdout, stderr = run(t, "policy", "train", "--task", "reach", "--reward", rew, "--frame-size", "32", "--steps", "240",
 		"--learning-starts", "200", "--batch", "32", "--hidden", "16", "--eval-every", "240", "--eval-episodes", "2",
 		"--envs", "2", "--seed", "1", "--out", pol, "--json")
 	if code != 0 {

@@ -3,17 +3,15 @@ package policy
 import (
 	"bufio"
 	"fmt"
-	"image/color"
 	"os"
 	"path/filepath"
+	"robodistill/distill/plots"
 	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
 )
 
 // Run is one training run's learning curve, named for the figure's legend.
@@ -92,23 +90,5 @@ func WriteCurves(dir, title string, runs []Run) error {
 		}
 	}
 	succ.Legend.Top, succ.Legend.Left = true, true
-	for _, p := range []*plot.Plot{succ, ret} {
-		p.Add(plotter.NewGrid())
-		p.BackgroundColor = color.White
-	}
-	img := vgimg.New(8*vg.Inch, 8*vg.Inch)
-	dc := draw.New(img)
-	tiles := draw.Tiles{Rows: 2, Cols: 1, PadTop: vg.Points(4), PadBottom: vg.Points(4), PadLeft: vg.Points(4), PadRight: vg.Points(8), PadY: vg.Points(10)}
-	cs := plot.Align([][]*plot.Plot{{succ}, {ret}}, tiles, dc)
-	succ.Draw(cs[0][0])
-	ret.Draw(cs[1][0])
-	png, err := os.Create(filepath.Join(dir, "curves.png"))
-	if err != nil {
-		return err
-	}
-	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(png); err != nil {
-		png.Close()
-		return err
-	}
-	return png.Close()
+	return plots.SaveColumn(filepath.Join(dir, "curves.png"), succ, ret)
 }

@@ -4,28 +4,25 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"image/color"
 	"math"
 	"os"
 	"path/filepath"
+	"robodistill/distill/plots"
 	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
 )
 
 // Report files, in Summary.Report.
 const (
-	ReportJSON     = "report.json"
-	RewardsCSV     = "rewards.csv"
-	HistoryCSV     = "history.csv"
-	MilestonesPNG  = "milestones.png"
-	milestoneEach  = 3 // successful and failed episodes in the figure, each
-	milestoneWidth = 8 * vg.Inch
+	ReportJSON    = "report.json"
+	RewardsCSV    = "rewards.csv"
+	HistoryCSV    = "history.csv"
+	MilestonesPNG = "milestones.png"
+	milestoneEach = 3 // successful and failed episodes in the figure, each
 )
 
 func writeReport(s *Summary, d *Dataset, sc *Scores) error {
@@ -140,23 +137,5 @@ func plotMilestones(path string, d *Dataset, sc *Scores) error {
 	}
 	top.Legend.Top = true
 	top.Legend.Left = true
-	for _, p := range []*plot.Plot{top, bottom} {
-		p.Add(plotter.NewGrid())
-		p.BackgroundColor = color.White
-	}
-	img := vgimg.New(milestoneWidth, milestoneWidth)
-	dc := draw.New(img)
-	tiles := draw.Tiles{Rows: 2, Cols: 1, PadTop: vg.Points(4), PadBottom: vg.Points(4), PadLeft: vg.Points(4), PadRight: vg.Points(8), PadY: vg.Points(10)}
-	canvases := plot.Align([][]*plot.Plot{{top}, {bottom}}, tiles, dc)
-	top.Draw(canvases[0][0])
-	bottom.Draw(canvases[1][0])
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return plots.SaveColumn(path, top, bottom)
 }

@@ -490,12 +490,14 @@ func TestScorer(t *testing.T) {
 	for i, f := range d.Frames {
 		index[f.Hash] = int32(i)
 	}
+	checked := 0
 	for i, p := range cands {
 		a, okA := index[p.A.Last().Hash]
 		b, okB := index[p.B.Last().Hash]
 		if !okA || !okB {
-			continue
+			continue // a frame the dataset did not load
 		}
+		checked++
 		var pr [2]float64
 		for m := range 2 {
 			Score(nets[m], d, []int32{a, b}, raw[m])
@@ -504,6 +506,9 @@ func TestScorer(t *testing.T) {
 		if want := math.Abs(pr[0]-pr[1]) / 2; math.Abs(scores[i]-want) > 1e-6 {
 			t.Fatalf("pair %d: disagreement %g, want %g", i, scores[i], want)
 		}
+	}
+	if checked < 10 {
+		t.Fatalf("only %d of %d candidates had both frames in the dataset", checked, len(cands))
 	}
 	dis := &label.Disagreement{Base: base, Scorer: sc, Oversample: 5}
 	if got, err := dis.Sample(context.Background(), 10); err != nil || len(got) != 10 {

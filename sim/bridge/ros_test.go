@@ -580,10 +580,17 @@ func TestLockstepScriptedPolicy(t *testing.T) {
 				}
 			}
 			el := time.Since(start)
-			// The policy node was created with /use_sim_time set, so goroslib follows
-			// /clock: its time is the simulator's.
-			clk := c.node.TimeNow()
 			st := b.Stats()
+			// The policy node was created with /use_sim_time set, so goroslib follows
+			// /clock: its time is the simulator's. The last /clock (published by the bridge
+			// as it steps) may still be on its way when the episode's last status arrives:
+			// wait for it, briefly.
+			want := simEpoch.Add(time.Duration(int(st.Steps)+seeds) * b.sim.Period())
+			clk := c.node.TimeNow()
+			for deadline := time.Now().Add(2 * time.Second); !clk.Equal(want) && time.Now().Before(deadline); {
+				time.Sleep(5 * time.Millisecond)
+				clk = c.node.TimeNow()
+			}
 			t.Logf("%s: over ROS (lockstep) %d/%d successes, in-process %.0f%%; %d/%d episodes identical in outcome and length; %d steps in %v (%.0f steps/s); sim clock %v; unpaired %d, coalesced %d",
 				name, wins, seeds, 100*ref.SuccessRate, same, seeds, totalSteps, el.Round(time.Millisecond), float64(totalSteps)/el.Seconds(),
 				clk.Sub(simEpoch), st.UnpairedSteps, st.Coalesced)
@@ -593,7 +600,7 @@ func TestLockstepScriptedPolicy(t *testing.T) {
 			if st.Coalesced != 0 {
 				t.Errorf("%d commands coalesced in lockstep", st.Coalesced)
 			}
-			if want := simEpoch.Add(time.Duration(int(st.Steps)+seeds) * b.sim.Period()); !clk.Equal(want) {
+			if !clk.Equal(want) {
 				t.Errorf("/clock %v, want %v (one period per step and per reset)", clk.Sub(simEpoch), want.Sub(simEpoch))
 			}
 		})

@@ -30,6 +30,7 @@ bench: build
 	bin/robodistill bench label --json=false
 	bin/robodistill bench reward --json=false
 	bin/robodistill bench model --json=false
+	bin/robodistill bench policy --json=false
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./sim/...
 
 lint: bootstrap

@@ -15,7 +15,7 @@ import (
 
 func (a *app) benchCmd() *cobra.Command {
 	c := &cobra.Command{Use: "bench", Short: "Benchmarks that print figures side by side with their references"}
-	c.AddCommand(a.benchSimCmd(), a.benchBridgeCmd(), a.benchBridgeSubscriberCmd(), a.benchLabelCmd(), a.benchRewardCmd(), a.benchModelCmd(), a.benchCostCmd())
+	c.AddCommand(a.benchSimCmd(), a.benchBridgeCmd(), a.benchBridgeSubscriberCmd(), a.benchLabelCmd(), a.benchRewardCmd(), a.benchModelCmd(), a.benchCostCmd(), a.benchPolicyCmd())
 	return c
 }
 

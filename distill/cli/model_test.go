@@ -171,3 +171,17 @@ func near(a, b []float32, tol float64) bool {
 	}
 	return true
 }
+
+func TestBenchPolicySmall(t *testing.T) {
+	code, stdout, stderr := run(t, "bench", "policy", "--updates", "10", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	m := oneJSON(t, stdout)
+	if m["go_p50_ms"].(float64) <= 0 || m["torch_p50_ms"].(float64) <= 0 {
+		t.Errorf("summary %v", m)
+	}
+	if code, _, _ := run(t, "bench", "policy", "--updates", "3"); code == 0 {
+		t.Error("--updates 3 accepted")
+	}
+}

@@ -31,7 +31,7 @@ func ScoreAll(nets []*nn.Sequential, norms []onnxio.RewardNorm, d *Dataset) *Sco
 	pub := make([]float64, len(nets))
 	for f := range all {
 		for m := range nets {
-			pub[m] = Publish(&norms[m], s.Raw[m][f])
+			pub[m] = norms[m].Publish(s.Raw[m][f])
 		}
 		s.Mean[f], s.Std[f] = meanStd(pub)
 	}

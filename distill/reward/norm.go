@@ -43,10 +43,6 @@ func Normalize(raw []float32, floorQuantile float64) (onnxio.RewardNorm, error) 
 	return n, nil
 }
 
-// Publish maps a raw reward to the published one (onnxio.RewardNorm.Publish, the
-// arithmetic the runtime uses on the robot).
-func Publish(n *onnxio.RewardNorm, raw float32) float64 { return n.Publish(raw) }
-
 // Quantile is the q-quantile of xs by linear interpolation between order statistics
 // (NumPy's default). It sorts a copy.
 func Quantile(xs []float64, q float64) float64 {

@@ -350,8 +350,8 @@ func TestNormalize(t *testing.T) {
 		t.Fatalf("thresholds %v", n.Thresholds)
 	}
 	// The 0.3-quantile of 1..10 is 3.7; 3 is below it (published 0), 4 above.
-	if Publish(&n, 3) != 0 || math.Abs(Publish(&n, 4)-(4-5.5)/n.Std) > 1e-12 {
-		t.Errorf("publish 3 → %g, 4 → %g", Publish(&n, 3), Publish(&n, 4))
+	if n.Publish(3) != 0 || math.Abs(n.Publish(4)-(4-5.5)/n.Std) > 1e-12 {
+		t.Errorf("publish 3 → %g, 4 → %g", n.Publish(3), n.Publish(4))
 	}
 	if _, err := Normalize([]float32{2, 2, 2}, 0); err == nil {
 		t.Error("a constant reward was normalised")

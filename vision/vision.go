@@ -43,6 +43,7 @@ var ErrImage = errors.New("bad image")
 type Preprocessor struct {
 	cfg     Config
 	lut     [3][256]float32 // byte value → normalised value, per output channel
+	raw     []float32       // ProcessBytes's scratch, made on first use
 	resized gocv.Mat        // Width×Height, 8-bit, the input's channel count
 	open    bool
 }
@@ -132,6 +133,11 @@ func (p *Preprocessor) check(img ImageView) (ch int, crop image.Rectangle, err e
 // Process writes the tensor for img into dst, which must have Len() values. Errors about
 // the frame wrap ErrImage; dst is then unchanged.
 func (p *Preprocessor) Process(img ImageView, dst []float32) error {
+	return p.process(img, false, dst)
+}
+
+// process is Process; unnormalised leaves the values on the 0–255 scale.
+func (p *Preprocessor) process(img ImageView, unnormalised bool, dst []float32) error {
 	if !p.open {
 		return errors.New("vision: Process after Close")
 	}
@@ -158,13 +164,53 @@ func (p *Preprocessor) Process(img ImageView, dst []float32) error {
 	if err != nil {
 		return fmt.Errorf("vision: %w", err)
 	}
-	p.toTensor(pix, ch, img.Encoding == "bgr8", dst)
+	p.toTensor(pix, ch, img.Encoding == "bgr8", unnormalised, dst)
 	return nil
 }
 
+// ProcessBytes writes the tensor for img before normalisation into dst (Len() bytes,
+// CHW): cropped, resized, flipped and with the configured channels, each value the
+// 0–255 byte that Process would normalise. Normalize then gives exactly Process's
+// tensor, except for a gray tensor made from a colour frame, whose luma ProcessBytes
+// rounds to a byte. A replay buffer that keeps model inputs for later rescoring
+// stores these, a quarter of the floats' size.
+func (p *Preprocessor) ProcessBytes(img ImageView, dst []byte) error {
+	if len(dst) != p.Len() {
+		return fmt.Errorf("vision: destination has %d bytes, want %d (%v)", len(dst), p.Len(), p.Shape())
+	}
+	if p.raw == nil {
+		p.raw = make([]float32, p.Len())
+	}
+	if err := p.process(img, true, p.raw); err != nil {
+		return err
+	}
+	for i, v := range p.raw {
+		dst[i] = byte(v + 0.5)
+	}
+	return nil
+}
+
+// Normalize turns ProcessBytes's output into the model's tensor (Len() values each).
+func (p *Preprocessor) Normalize(src []byte, dst []float32) {
+	plane := p.cfg.Width * p.cfg.Height
+	for i, v := range src[:len(dst)] {
+		dst[i] = p.lut[i/plane][v]
+	}
+}
+
+// identity maps every byte to its own value: ProcessBytes's table.
+var identity = func() (t [3][256]float32) {
+	for c := range t {
+		for v := range t[c] {
+			t[c][v] = float32(v)
+		}
+	}
+	return t
+}()
+
 // toTensor flips, selects channels and normalises the resized pixels into dst (CHW).
 // Flipping after the resize equals flipping before it: area resampling is symmetric.
-func (p *Preprocessor) toTensor(pix []byte, ch int, bgr bool, dst []float32) {
+func (p *Preprocessor) toTensor(pix []byte, ch int, bgr bool, raw bool, dst []float32) {
 	w, h := p.cfg.Width, p.cfg.Height
 	plane := w * h
 	flipX := p.cfg.Flip == FlipHorizontal || p.cfg.Flip == FlipBoth
@@ -183,6 +229,10 @@ func (p *Preprocessor) toTensor(pix []byte, ch int, bgr bool, dst []float32) {
 	}
 	gray := p.cfg.Channels == Gray && ch == 3
 	nc := p.cfg.Channels.Count()
+	lut := &p.lut
+	if raw {
+		lut = &identity
+	}
 	for y := 0; y < h; y++ {
 		sy := y
 		if flipY {
@@ -199,14 +249,18 @@ func (p *Preprocessor) toTensor(pix []byte, ch int, bgr bool, dst []float32) {
 			switch {
 			case gray:
 				luma := 0.299*float64(px[r]) + 0.587*float64(px[1]) + 0.114*float64(px[b])
-				dst[o] = normalize(luma, p.cfg, 0)
+				if raw {
+					dst[o] = float32(luma)
+				} else {
+					dst[o] = normalize(luma, p.cfg, 0)
+				}
 			case ch == 1:
 				for c := 0; c < nc; c++ {
-					dst[c*plane+o] = p.lut[c][px[0]]
+					dst[c*plane+o] = lut[c][px[0]]
 				}
 			default:
 				for c := 0; c < nc; c++ {
-					dst[c*plane+o] = p.lut[c][px[src[c]]]
+					dst[c*plane+o] = lut[c][px[src[c]]]
 				}
 			}
 		}

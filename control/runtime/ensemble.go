@@ -25,29 +25,43 @@ func LoadEnsemble(path string, o Options) (*Ensemble, error) {
 	if err != nil {
 		return nil, fmt.Errorf("runtime.LoadEnsemble: %w", err)
 	}
-	man0 := m0.Manifest()
 	size := 1
-	if e := man0.Ensemble; e != nil {
+	if e := m0.Manifest().Ensemble; e != nil {
 		if e.Member != 0 {
 			return nil, fmt.Errorf("runtime.LoadEnsemble: %s: %w: it is member %d, not member 0", path, onnxio.ErrMismatch, e.Member)
 		}
 		size = e.Size
 	}
-	e := &Ensemble{members: []*Model{m0}, pub: make([]float64, size)}
-	for i := range size {
-		p := onnxio.MemberPath(path, i)
-		m := m0
-		if i > 0 {
-			if m, err = Load(p, o); err != nil {
-				return nil, fmt.Errorf("runtime.LoadEnsemble: member %d: %w", i, err)
-			}
-			e.members = append(e.members, m)
+	members := []*Model{m0}
+	for i := 1; i < size; i++ {
+		m, err := Load(onnxio.MemberPath(path, i), o)
+		if err != nil {
+			return nil, fmt.Errorf("runtime.LoadEnsemble: member %d: %w", i, err)
 		}
-		if err := checkMember(man0, m.Manifest(), i, size); err != nil {
-			return nil, fmt.Errorf("runtime.LoadEnsemble: %s: %w: %v", p, onnxio.ErrMismatch, err)
-		}
+		members = append(members, m)
+	}
+	e, err := NewEnsemble(members)
+	if err != nil {
+		return nil, fmt.Errorf("runtime.LoadEnsemble: %s: %w", path, err)
 	}
 	return e, nil
+}
+
+// NewEnsemble makes an ensemble of loaded members (LoadBytes for models made in memory,
+// as the online reward of policy training does), with LoadEnsemble's checks: member i
+// must say it is member i of len(members) (or carry no ensemble key when alone) and
+// share member 0's input. Errors wrap onnxio.ErrMismatch.
+func NewEnsemble(members []*Model) (*Ensemble, error) {
+	if len(members) == 0 {
+		return nil, fmt.Errorf("%w: an ensemble needs at least one member", onnxio.ErrMismatch)
+	}
+	man0 := members[0].Manifest()
+	for i, m := range members {
+		if err := checkMember(man0, m.Manifest(), i, len(members)); err != nil {
+			return nil, fmt.Errorf("member %d: %w: %v", i, onnxio.ErrMismatch, err)
+		}
+	}
+	return &Ensemble{members: slices.Clone(members), pub: make([]float64, len(members))}, nil
 }
 
 func checkMember(man0, man *onnxio.Manifest, i, size int) error {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -157,6 +158,11 @@ type Trainer struct {
 	// epoch; a run with the same data and settings continues from it.
 	Checkpoints string
 	Progress    Progress
+	// Init, when set, holds one network per member to start from instead of a fresh
+	// initialisation (a warm start: the online reward of policy training retrains its
+	// members this way). Their layers must be NewNet's for Config.Arch and Hidden; they
+	// are copied, not changed.
+	Init []*nn.Sequential
 }
 
 // Train trains every member and returns them with the weights of their best validation
@@ -168,6 +174,9 @@ func (t *Trainer) Train(ctx context.Context, d *Dataset) ([]MemberResult, error)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if t.Init != nil && len(t.Init) != cfg.Ensemble {
+		return nil, fmt.Errorf("reward: %d initial networks for an ensemble of %d", len(t.Init), cfg.Ensemble)
+	}
 	res := make([]MemberResult, cfg.Ensemble)
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(cfg.Workers)
@@ -177,6 +186,11 @@ func (t *Trainer) Train(ctx context.Context, d *Dataset) ([]MemberResult, error)
 			mt, err := newMemberTrainer(cfg, d, m)
 			if err != nil {
 				return err
+			}
+			if t.Init != nil {
+				if err := mt.warmStart(t.Init[m]); err != nil {
+					return fmt.Errorf("member %d: %w", m, err)
+				}
 			}
 			r, err := mt.run(ctx, t.Checkpoints, fp, t.Progress)
 			if err != nil {
@@ -253,6 +267,22 @@ func newMemberTrainer(cfg Config, d *Dataset, m int) (*memberTrainer, error) {
 	}
 	mt.order = make([]int, len(d.Train))
 	return mt, nil
+}
+
+// warmStart replaces the fresh weights with init's.
+func (mt *memberTrainer) warmStart(init *nn.Sequential) error {
+	ps, qs := mt.net.Params(), init.Params()
+	if len(ps) != len(qs) {
+		return fmt.Errorf("initial network has %d parameters, want %d (%s, hidden %d)", len(qs), len(ps), mt.cfg.Arch, mt.cfg.Hidden)
+	}
+	for i, p := range ps {
+		if !slices.Equal(p.Shape, qs[i].Shape) {
+			return fmt.Errorf("initial network's %s has shape %v, want %v", p.Name, qs[i].Shape, p.Shape)
+		}
+	}
+	copyValues(ps, qs)
+	copyValues(mt.best, qs)
+	return nil
 }
 
 func cloneParams(ps []*nn.Param) []*nn.Param {

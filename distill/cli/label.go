@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 
 	"robodistill/distill/label"
@@ -35,6 +36,7 @@ type labelFlags struct {
 	imageSize, maxTokens, analysisTokens, concurrency, retries  int
 	temperature, rps, pricePrompt, priceCompletion              float64
 	timeout                                                     time.Duration
+	prefix                                                      string // of the labeller flags' names
 }
 
 func (a *app) labelCmd() *cobra.Command {
@@ -59,41 +61,48 @@ answers are cached in --cache, so no question is paid for twice.`,
 			return a.runLabel(cmd, &lf)
 		},
 	}
-	env := vlm.ConfigFromEnv(os.Getenv)
 	f := c.Flags()
 	f.StringVar(&lf.episodes, "episodes", "", "recorded-episode collection folder (robodistill collect --out)")
 	f.StringVar(&lf.out, "out", "", "label file to append to (JSON lines)")
 	f.IntVar(&lf.pairs, "pairs", 1000, "labels of this labeller the file should hold at the end")
-	f.StringVar(&lf.spec, "labeler", "oracle", "labeller spec: oracle, mistake:ε, noisy:β, myopic:γ, skip:thr, equal:thr, biased:p (join with +), or vlm")
 	f.Uint64Var(&lf.seed, "seed", 0, "seed of the pair sampler and of scripted teachers")
 	f.Float64Var(&lf.within, "within", 0.5, "share of pairs drawn within one episode (the rest across episodes of the same task)")
 	f.IntVar(&lf.segment, "segment", 1, "frames per side (segments for scripted teachers; a VLM sees the last frame)")
 	f.IntVar(&lf.workers, "workers", 0, "pairs answered at once (default: --concurrency for vlm, one per core otherwise)")
 	f.DurationVar(&lf.sync, "sync", time.Second, "fsync the label file at most this often (0: after every label)")
-	f.IntVar(&lf.orders, "orders", 2, "vlm, biased: ask each pair in both orders (2) or as drawn (1)")
-	f.IntVar(&lf.samples, "samples", 1, "vlm, biased: answers per order, voted on")
-	f.StringVar(&lf.onDisagree, "on-disagree", "tie", "vlm, biased: what a disagreement between the orders becomes: tie or drop")
-	f.StringVar(&lf.baseURL, "base-url", env.BaseURL, "vlm: API root of an OpenAI-compatible server (env OPENAI_BASE_URL)")
-	f.StringVar(&lf.apiKey, "api-key", "", "vlm: API key (default env OPENAI_API_KEY)")
-	f.StringVar(&lf.model, "model", env.Model, "vlm: model name (env OPENAI_MODEL)")
-	f.StringVar(&lf.mode, "prompt", string(vlm.TwoStage), "vlm: two-stage (analyse, then answer) or one-stage")
-	f.IntVar(&lf.imageSize, "image-size", 224, "vlm: longer side of the images sent, in pixels")
-	f.StringVar(&lf.detail, "detail", "", "vlm: OpenAI image detail (low, high, auto); empty: not sent")
-	f.Float64Var(&lf.temperature, "temperature", 0, "vlm: sampling temperature")
-	f.IntVar(&lf.maxTokens, "max-tokens", 256, "vlm: token budget of an answer")
-	f.IntVar(&lf.analysisTokens, "analysis-tokens", 1024, "vlm: token budget of a two-stage analysis")
-	f.StringVar(&lf.maxTokensField, "max-tokens-field", "max_tokens", "vlm: max_tokens or max_completion_tokens (OpenAI reasoning models)")
-	f.IntVar(&lf.concurrency, "concurrency", 4, "vlm: requests in flight")
-	f.Float64Var(&lf.rps, "rps", 0, "vlm: requests started per second (0: no limit)")
-	f.DurationVar(&lf.timeout, "timeout", 2*time.Minute, "vlm: timeout of one attempt")
-	f.IntVar(&lf.retries, "retries", 6, "vlm: retries of a request (429, 5xx, network errors, timeouts)")
-	f.StringVar(&lf.cache, "cache", defaultCacheDir(), "vlm: response cache folder, shared across runs ('none': in memory only)")
-	f.Float64Var(&lf.pricePrompt, "price-prompt", 0, "vlm: USD per million prompt tokens, for the cost estimate")
-	f.Float64Var(&lf.priceCompletion, "price-completion", 0, "vlm: USD per million completion tokens")
+	lf.addLabelerFlags(f, "")
 	_ = c.MarkFlagRequired("episodes")
 	_ = c.MarkFlagRequired("out")
 	c.AddCommand(a.labelStatsCmd())
 	return c
+}
+
+// addLabelerFlags registers the flags that choose and configure the labeller, each name
+// with prefix ("online-" for the online reward of policy train).
+func (lf *labelFlags) addLabelerFlags(f *pflag.FlagSet, prefix string) {
+	env := vlm.ConfigFromEnv(os.Getenv)
+	lf.prefix = prefix
+	f.StringVar(&lf.spec, prefix+"labeler", "oracle", "labeller spec: oracle, mistake:ε, noisy:β, myopic:γ, skip:thr, equal:thr, biased:p (join with +), or vlm")
+	f.IntVar(&lf.orders, prefix+"orders", 2, "vlm, biased: ask each pair in both orders (2) or as drawn (1)")
+	f.IntVar(&lf.samples, prefix+"samples", 1, "vlm, biased: answers per order, voted on")
+	f.StringVar(&lf.onDisagree, prefix+"on-disagree", "tie", "vlm, biased: what a disagreement between the orders becomes: tie or drop")
+	f.StringVar(&lf.baseURL, prefix+"base-url", env.BaseURL, "vlm: API root of an OpenAI-compatible server (env OPENAI_BASE_URL)")
+	f.StringVar(&lf.apiKey, prefix+"api-key", "", "vlm: API key (default env OPENAI_API_KEY)")
+	f.StringVar(&lf.model, prefix+"model", env.Model, "vlm: model name (env OPENAI_MODEL)")
+	f.StringVar(&lf.mode, prefix+"prompt", string(vlm.TwoStage), "vlm: two-stage (analyse, then answer) or one-stage")
+	f.IntVar(&lf.imageSize, prefix+"image-size", 224, "vlm: longer side of the images sent, in pixels")
+	f.StringVar(&lf.detail, prefix+"detail", "", "vlm: OpenAI image detail (low, high, auto); empty: not sent")
+	f.Float64Var(&lf.temperature, prefix+"temperature", 0, "vlm: sampling temperature")
+	f.IntVar(&lf.maxTokens, prefix+"max-tokens", 256, "vlm: token budget of an answer")
+	f.IntVar(&lf.analysisTokens, prefix+"analysis-tokens", 1024, "vlm: token budget of a two-stage analysis")
+	f.StringVar(&lf.maxTokensField, prefix+"max-tokens-field", "max_tokens", "vlm: max_tokens or max_completion_tokens (OpenAI reasoning models)")
+	f.IntVar(&lf.concurrency, prefix+"concurrency", 4, "vlm: requests in flight")
+	f.Float64Var(&lf.rps, prefix+"rps", 0, "vlm: requests started per second (0: no limit)")
+	f.DurationVar(&lf.timeout, prefix+"timeout", 2*time.Minute, "vlm: timeout of one attempt")
+	f.IntVar(&lf.retries, prefix+"retries", 6, "vlm: retries of a request (429, 5xx, network errors, timeouts)")
+	f.StringVar(&lf.cache, prefix+"cache", defaultCacheDir(), "vlm: response cache folder, shared across runs ('none': in memory only)")
+	f.Float64Var(&lf.pricePrompt, prefix+"price-prompt", 0, "vlm: USD per million prompt tokens, for the cost estimate")
+	f.Float64Var(&lf.priceCompletion, prefix+"price-completion", 0, "vlm: USD per million completion tokens")
 }
 
 func defaultCacheDir() string {
@@ -108,7 +117,7 @@ func defaultCacheDir() string {
 func (a *app) labeler(lf *labelFlags, src label.Source) (label.Labeler, int, error) {
 	spec, err := label.ParseSpec(lf.spec)
 	if err != nil {
-		return nil, 0, fmt.Errorf("--labeler: %w", err)
+		return nil, 0, fmt.Errorf("--%slabeler: %w", lf.prefix, err)
 	}
 	copts := label.ConsistentOptions{Orders: lf.orders, Samples: lf.samples, OnDisagree: label.Disagree(lf.onDisagree)}
 	if !spec.VLM {
@@ -129,7 +138,7 @@ func (a *app) labeler(lf *labelFlags, src label.Source) (label.Labeler, int, err
 	}
 	mode, err := vlm.ParseMode(lf.mode)
 	if err != nil {
-		return nil, 0, fmt.Errorf("--prompt: %w", err)
+		return nil, 0, fmt.Errorf("--%sprompt: %w", lf.prefix, err)
 	}
 	var cache vlm.Cache = vlm.NewMemCache()
 	if lf.cache != "none" && lf.cache != "" {

@@ -7,11 +7,15 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	rt "robodistill/control/runtime"
+	"robodistill/distill/label"
 	"robodistill/distill/policy"
+	"robodistill/sim/metaworld"
 )
 
 func (a *app) policyCmd() *cobra.Command {
@@ -43,6 +47,10 @@ type PolicySummary struct {
 	Seconds           float64            `json:"seconds"`
 	Out               string             `json:"out"`
 	Curve             []policy.EvalPoint `json:"curve"`
+	// The online reward: its refreshes and where the refined ensemble was written.
+	RewardSeconds float64               `json:"reward_seconds,omitempty"`
+	Online        []policy.RefreshStats `json:"online,omitempty"`
+	RewardOut     string                `json:"reward_out,omitempty"`
 }
 
 func (a *app) policyTrainCmd() *cobra.Command {
@@ -51,6 +59,8 @@ func (a *app) policyTrainCmd() *cobra.Command {
 		rewardSpec string
 		out        string
 		keep       bool
+		oc         policy.OnlineConfig
+		olf        labelFlags
 	)
 	c := &cobra.Command{
 		Use:   "train",
@@ -61,8 +71,15 @@ actions for the first --learning-starts steps, then one update per step (--utd).
 steps the deterministic actor runs --eval-episodes episodes on fixed seeds disjoint from the
 training seeds; the learning curve is logged and in the summary.
 
-The reward is the simulator's (--reward groundtruth). A distilled reward model (--reward
-reward.onnx) needs the model runtime and is not yet supported.
+The reward is the simulator's (--reward groundtruth) or a distilled reward model (--reward
+reward.onnx, member 0 of its ensemble), run through the model runtime on the --camera frame
+rendered after every step at --frame-size, prepared by vision/ as on the robot.
+
+Online mode (--online-every K, with a reward model): every K steps --online-pairs pairs of frames
+from the replay buffer (uniform, or the most disputed by the ensemble) are labelled by
+--online-labeler (a scripted teacher on the simulator's reward, or vlm), the ensemble is retrained
+on every label so far from its current weights, and the buffer's rewards are recomputed. The
+refined ensemble is written beside the policy (--out with .reward.onnx) for the daemon.
 
 The state goes to --out + ".train" every --checkpoint-every steps and when interrupted; running the
 same command again continues from there (bit for bit as an uninterrupted run). The folder is
@@ -74,10 +91,42 @@ removed once the policy is written, unless --keep-checkpoint.`,
 			if cfg.Task == "" || out == "" {
 				return fmt.Errorf("--task and --out are required")
 			}
-			var distilled *policy.Distilled
-			switch rewardSpec {
-			case "groundtruth", "ground-truth":
+			var (
+				distilled interface{ Err() error }
+				online    *policy.Online
+			)
+			switch {
+			case rewardSpec == "groundtruth" || rewardSpec == "ground-truth":
+				if oc.Every > 0 {
+					return fmt.Errorf("--online-every: the online mode needs a reward model (--reward reward.onnx)")
+				}
 				cfg.Reward = policy.GroundTruth{}
+			case oc.Every > 0:
+				if cfg.Envs < 1 {
+					return fmt.Errorf("--envs: must be at least 1, got %d", cfg.Envs)
+				}
+				oc.Log = a.log
+				if oc.Goal == "" {
+					task, err := metaworld.Lookup(cfg.Task)
+					if err != nil {
+						return fmt.Errorf("--task: %w", err)
+					}
+					oc.Goal = task.Goal
+				}
+				oc.NewLabeler = func(src label.Source) (label.Labeler, error) {
+					l, _, err := a.labeler(&olf, src)
+					return l, err
+				}
+				buffer := cfg.Buffer
+				if buffer == 0 {
+					buffer = min(cfg.Steps, 1_000_000)
+				}
+				o, err := policy.NewOnline(rewardSpec, cfg.Envs, buffer, oc)
+				if err != nil {
+					return fmt.Errorf("--reward: %w", err)
+				}
+				defer o.Close()
+				cfg.Reward, distilled, online = o, o, o
 			default:
 				if cfg.Envs < 1 {
 					return fmt.Errorf("--envs: must be at least 1, got %d", cfg.Envs)
@@ -122,6 +171,18 @@ removed once the policy is written, unless --keep-checkpoint.`,
 					return err
 				}
 			}
+			var rewardOut string
+			if online != nil {
+				rewardOut = strings.TrimSuffix(out, ".onnx") + ".reward.onnx"
+				if err := online.Save(rewardOut); err != nil {
+					return err
+				}
+				m, err := rt.LoadEnsemble(rewardOut, rt.Options{})
+				if err != nil {
+					return fmt.Errorf("the refined reward model does not load: %w", err)
+				}
+				res.Labeler = m.Member(0).SHA256()
+			}
 			if _, err := res.Export(out, codeVersion()); err != nil {
 				return err
 			}
@@ -134,7 +195,10 @@ removed once the policy is written, unless --keep-checkpoint.`,
 			sum := PolicySummary{Task: res.Spec.Task, Reward: res.Reward, Labeler: res.Labeler, Rate: res.Spec.Rate, Seed: cfg.Seed,
 				Envs: cfg.Envs, Steps: res.Steps, Updates: res.Updates, Episodes: res.Episodes, ResumedFrom: res.ResumedFrom,
 				SuccessRate: fin.SuccessRate, MeanReturn: fin.Return, UsedReturn: fin.UsedReturn, EvalEpisode: fin.Episodes,
-				Seconds: res.Seconds, Out: out, Curve: res.Curve}
+				Seconds: res.Seconds, Out: out, Curve: res.Curve, RewardSeconds: res.RewardSeconds, RewardOut: rewardOut}
+			if online != nil {
+				sum.Online = online.Stats()
+			}
 			if res.EnvSeconds > 0 {
 				sum.EnvStepsPerSecond = float64(res.EnvStepsThisRun) / res.EnvSeconds
 			}
@@ -174,6 +238,15 @@ removed once the policy is written, unless --keep-checkpoint.`,
 	f.StringVar(&cfg.Checkpoint, "checkpoint", "", `checkpoint folder (default --out + ".train")`)
 	f.BoolVar(&keep, "keep-checkpoint", false, "keep the checkpoint folder after writing the policy")
 	f.IntVar(&cfg.LogEvery, "log-every", cfg.LogEvery, "steps between progress lines")
+	f.BoolVar(&cfg.NoCount, "no-count", false, "leave out the reward model's count-based term (manifest reward.count: r / N(o)^β per episode)")
+	f.IntVar(&oc.Every, "online-every", 0, "online reward: steps between refreshes (0: off)")
+	f.IntVar(&oc.Pairs, "online-pairs", 500, "online reward: new labels per refresh")
+	f.StringVar(&oc.Sampler, "online-sampler", "disagreement", "online reward: pair sampler, uniform or disagreement")
+	f.IntVar(&oc.Candidates, "online-candidates", 10, "online reward: candidate pairs per chosen pair (disagreement)")
+	f.IntVar(&oc.Train.Epochs, "online-epochs", 10, "online reward: at most this many epochs per refresh")
+	f.IntVar(&oc.Train.Patience, "online-patience", 3, "online reward: early-stopping patience per refresh")
+	f.StringVar(&oc.Goal, "online-goal", "", "online reward: goal text a VLM is given (default: the task's)")
+	olf.addLabelerFlags(f, "online-")
 	return c
 }
 

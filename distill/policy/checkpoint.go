@@ -42,9 +42,25 @@ func fingerprint(cfg Config, sp Spec) string {
 		Spec    Spec   `json:"spec"`
 		Reward  string `json:"reward"`
 		Labeler string `json:"labeler"`
-	}{cfg, sp, cfg.Reward.Name(), cfg.Reward.Labeler()})
+		Online  any    `json:"online,omitempty"`
+	}{cfg, sp, cfg.Reward.Name(), cfg.Reward.Labeler(), settings(cfg.Reward)})
 	h := sha256.Sum256(j)
 	return hex.EncodeToString(h[:])
+}
+
+// stateful is a Reward whose state a checkpoint holds (after the replay buffer): the
+// online reward's networks, labels and frames.
+type stateful interface {
+	writeState(w io.Writer, replaySize int) error
+	readState(r *bufio.Reader, replaySize int) error
+}
+
+// settings are a Reward's settings that a checkpoint's fingerprint covers.
+func settings(r Reward) any {
+	if s, ok := r.(interface{ Settings() any }); ok {
+		return s.Settings()
+	}
+	return nil
 }
 
 func (ag *Agent) nets() []*nn.Sequential {
@@ -94,13 +110,17 @@ func (ag *Agent) readFrom(r *bufio.Reader) error {
 // tensors are the buffer's filled part as named tensors for the parameter-file format.
 func (r *Replay) tensors(n int) []*nn.Param {
 	O, A := r.obsDim, r.actDim
-	return []*nn.Param{
+	ps := []*nn.Param{
 		{Name: "obs", Shape: []int{n, O}, Value: r.obs[:n*O]},
 		{Name: "act", Shape: []int{n, A}, Value: r.act[:n*A]},
 		{Name: "next", Shape: []int{n, O}, Value: r.next[:n*O]},
 		{Name: "rew", Shape: []int{n}, Value: r.rew[:n]},
 		{Name: "done", Shape: []int{n}, Value: r.done[:n]},
 	}
+	if r.div != nil {
+		ps = append(ps, &nn.Param{Name: "div", Shape: []int{n}, Value: r.div[:n]})
+	}
+	return ps
 }
 
 // save writes the checkpoint to a temporary file and renames it into place, so a crash
@@ -137,6 +157,9 @@ func (t *trainer) save() error {
 	err = t.agent.writeTo(w)
 	if err == nil {
 		err = nn.WriteParams(w, t.replay.tensors(t.replay.size))
+	}
+	if s, ok := t.cfg.Reward.(stateful); ok && err == nil {
+		err = s.writeState(w, t.replay.size)
 	}
 	if err == nil {
 		err = w.Flush()
@@ -216,6 +239,11 @@ func (t *trainer) restore() (bool, error) {
 	if err := nn.ReadParams(r, t.replay.tensors(st.ReplaySize)); err != nil {
 		return false, bad("replay: %v", err)
 	}
+	if s, ok := t.cfg.Reward.(stateful); ok {
+		if err := s.readState(r, st.ReplaySize); err != nil {
+			return false, bad("online reward: %v", err)
+		}
+	}
 	if err := t.agent.pcg.UnmarshalBinary(st.PCG); err != nil {
 		return false, bad("generator: %v", err)
 	}
@@ -240,6 +268,9 @@ func slotRebuild(s *slot) func() error { return s.rebuild }
 func (s *slot) rebuild() error {
 	A := len(s.act)
 	obs := s.next
+	if s.counter != nil {
+		s.counter.Reset()
+	}
 	if err := s.env.Reset(s.seed, obs); err != nil {
 		return err
 	}
@@ -251,6 +282,9 @@ func (s *slot) rebuild() error {
 		res, err := s.env.Step(s.act, obs)
 		if err != nil {
 			return err
+		}
+		if s.counter != nil {
+			s.counter.Visit(obs)
 		}
 		if res.Terminal || res.Truncated {
 			return fmt.Errorf("episode %d ended after %d of its %d recorded steps", s.st.Episode, k+1, steps)

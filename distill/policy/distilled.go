@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"robodistill/control/onnxio"
 	"robodistill/control/runtime"
 	"robodistill/vision"
 )
@@ -53,6 +54,9 @@ func NewDistilled(path string, envs int) (*Distilled, error) {
 	d.failures = make([]error, 2*envs)
 	return d, nil
 }
+
+// CountTerm is member 0's count-based term (reward.count), applied by the trainer.
+func (d *Distilled) CountTerm() *onnxio.CountTerm { return d.ens[0].Member(0).Manifest().Reward.Count }
 
 // Close frees the preprocessors.
 func (d *Distilled) Close() error {

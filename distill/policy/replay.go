@@ -12,6 +12,7 @@ type Replay struct {
 	obsDim, actDim, cap int
 	obs, act, next      []float32 // [cap·obsDim], [cap·actDim], [cap·obsDim]
 	rew, done           []float32 // [cap]
+	div                 []float32 // [cap] the count term's divisors (nil: none), see SetReward
 	size, pos           int
 }
 
@@ -34,7 +35,9 @@ func (r *Replay) Len() int { return r.size }
 func (r *Replay) Cap() int { return r.cap }
 
 // Bytes is the buffer's memory.
-func (r *Replay) Bytes() int64 { return int64(4 * (2*r.cap*r.obsDim + r.cap*r.actDim + 2*r.cap)) }
+func (r *Replay) Bytes() int64 {
+	return int64(4 * (2*r.cap*r.obsDim + r.cap*r.actDim + 2*r.cap + len(r.div)))
+}
 
 // Add stores one transition. terminal marks a true end of the task (no bootstrap from
 // next); an episode cut off by a time limit is not terminal.
@@ -54,6 +57,31 @@ func (r *Replay) Add(obs, act []float32, reward float32, next []float32, termina
 	r.pos = (r.pos + 1) % r.cap
 	r.size = min(r.size+1, r.cap)
 }
+
+// Pos is the slot the next Add writes: slots are 0 to Cap()−1, and Add fills them in
+// order, then overwrites the oldest.
+func (r *Replay) Pos() int { return r.pos }
+
+// SetReward rewrites the reward of slot i (a relabelled buffer, see Learner). With
+// divisors enabled, the slot's divisor divides it: the count-based term recorded when
+// the transition was added stays applied.
+func (r *Replay) SetReward(i int, reward float32) {
+	if r.div != nil {
+		reward /= r.div[i]
+	}
+	r.rew[i] = reward
+}
+
+// EnableDivisors makes the buffer keep a divisor per slot (1 until SetDivisor).
+func (r *Replay) EnableDivisors() {
+	r.div = make([]float32, r.cap)
+	for i := range r.div {
+		r.div[i] = 1
+	}
+}
+
+// SetDivisor records the count term's divisor of slot i (see SetReward).
+func (r *Replay) SetDivisor(i int, d float32) { r.div[i] = d }
 
 // Batch is a sample of transitions, row-major.
 type Batch struct {

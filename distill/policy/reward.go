@@ -1,5 +1,7 @@
 package policy
 
+import "robodistill/control/onnxio"
+
 // Reward gives the reward the agent learns from, for one transition: the simulator's
 // (GroundTruth) or, later, the distilled reward model's on the rendered frame.
 //
@@ -39,4 +41,12 @@ func (GroundTruth) NeedsFrame() bool { return false }
 // Reward implements Reward.
 func (GroundTruth) Reward(_ int, _ []float64, _ []byte, _, _ int, simReward float64) float64 {
 	return simReward
+}
+
+// countTerm is the count-based term a reward model's manifest asks for (nil: none).
+func countTerm(r Reward) *onnxio.CountTerm {
+	if c, ok := r.(interface{ CountTerm() *onnxio.CountTerm }); ok {
+		return c.CountTerm()
+	}
+	return nil
 }

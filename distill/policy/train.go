@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"robodistill/distill/reward"
 	"robodistill/sim/metaworld"
 )
 
@@ -60,6 +61,9 @@ type Config struct {
 	LogEvery int `json:"-"`
 
 	Reward Reward `json:"-"` // default GroundTruth
+	// NoCount leaves out the count-based term of a reward model's manifest
+	// (reward.count: r / N(o)^β over the training episode's observations).
+	NoCount bool `json:"no_count,omitempty"`
 	// NewEnv makes an environment (default: MetaWorld's Task at Rate).
 	NewEnv   func() (Env, error) `json:"-"`
 	Log      *zap.Logger         `json:"-"`
@@ -199,6 +203,8 @@ type Result struct {
 	EnvSeconds    float64 `json:"env_seconds"`
 	UpdateSeconds float64 `json:"update_seconds"`
 	EvalSeconds   float64 `json:"eval_seconds"`
+	// RewardSeconds is the online reward's refreshes (labelling, training, relabelling).
+	RewardSeconds float64 `json:"reward_seconds"`
 	// EnvStepsThisRun and UpdatesThisRun are the work this process did (after a resume).
 	EnvStepsThisRun int `json:"env_steps_this_run"`
 	UpdatesThisRun  int `json:"updates_this_run"`
@@ -329,6 +335,9 @@ type slot struct {
 	fnEvalStp func() error
 
 	st slotState
+	// counter is the reward's count-based term over the current training episode (nil:
+	// none); it is a function of the episode's observations, rebuilt on resume.
+	counter *reward.Counter
 	// Evaluation episode sums.
 	evRet, evUsed float64
 	evSuccess     bool
@@ -407,6 +416,8 @@ type trainer struct {
 	evalTime             time.Duration
 	lastLog              time.Time
 	lastLogStep          int
+	learner              Learner // the reward, when it learns online
+	rewardTime           time.Duration
 }
 
 func newTrainer(cfg Config) (*trainer, error) {
@@ -455,11 +466,27 @@ func newTrainer(cfg Config) (*trainer, error) {
 		t.close()
 		return nil, err
 	}
+	if ct := countTerm(cfg.Reward); ct != nil && !cfg.NoCount {
+		for _, s := range t.slots {
+			if s.counter, err = reward.NewCounter(*ct); err != nil {
+				t.close()
+				return nil, err
+			}
+		}
+		t.replay.EnableDivisors()
+	}
 	K := cfg.Envs
 	t.obs32 = make([]float32, K*sp.ObsDim)
 	t.next32 = make([]float32, sp.ObsDim)
 	t.act32 = make([]float32, K*sp.ActDim)
 	t.st.Fingerprint = fingerprint(cfg, sp)
+	if l, ok := cfg.Reward.(Learner); ok {
+		if l.Capacity() < cfg.Buffer {
+			t.close()
+			return nil, fmt.Errorf("the online reward keeps %d frames, fewer than the replay buffer's %d", l.Capacity(), cfg.Buffer)
+		}
+		t.learner = l
+	}
 	return t, nil
 }
 
@@ -551,7 +578,7 @@ func (t *trainer) run(ctx context.Context) (*Result, error) {
 		Updates: t.agent.Updates(), Episodes: t.st.Episodes, ResumedFrom: t.resumedFrom,
 		Curve:   append([]EvalPoint(nil), t.st.Curve...),
 		Seconds: time.Since(start).Seconds(), EnvSeconds: t.envTime.Seconds(), UpdateSeconds: t.updTime.Seconds(),
-		EvalSeconds: t.evalTime.Seconds(), EnvStepsThisRun: t.st.Step - t.resumedFrom,
+		EvalSeconds: t.evalTime.Seconds(), RewardSeconds: t.rewardTime.Seconds(), EnvStepsThisRun: t.st.Step - t.resumedFrom,
 		UpdatesThisRun: t.agent.Updates() - t.updatesAtStart, Agent: t.agent,
 	}
 	return res, nil
@@ -606,7 +633,19 @@ func (t *trainer) train(ctx context.Context) error {
 				t.next32[j] = float32(v)
 			}
 			act := t.act32[i*A : (i+1)*A]
+			slot := t.replay.Pos()
+			if t.learner != nil {
+				t.learner.Keep(i, slot)
+			}
+			div := 1.0
+			if s.counter != nil {
+				div = s.counter.Divisor(s.next)
+				s.used /= div
+			}
 			t.replay.Add(t.obs32[i*O:(i+1)*O], act, float32(s.used), t.next32, s.res.Terminal)
+			if s.counter != nil {
+				t.replay.SetDivisor(slot, float32(div))
+			}
 			st := &s.st
 			st.Actions = append(st.Actions, act...)
 			st.Return += s.res.Reward
@@ -621,6 +660,9 @@ func (t *trainer) train(ctx context.Context) error {
 				t.st.SinceLog.addEpisode(st)
 				st.Episode++
 				st.Actions, st.Return, st.UsedReturn, st.Success = st.Actions[:0], 0, 0, false
+				if s.counter != nil {
+					s.counter.Reset()
+				}
 				s.seed = trainSeed(cfg.Seed, i, st.Episode)
 			}
 		}
@@ -633,6 +675,15 @@ func (t *trainer) train(ctx context.Context) error {
 		t.st.Step += n
 		t.envTime += time.Since(t0)
 
+		// The online reward refreshes before the updates that follow, so they learn
+		// from the relabelled buffer.
+		if t.learner != nil && crossed(prev, t.st.Step, t.learner.Every()) {
+			t1 := time.Now()
+			if err := t.learner.Refresh(ctx, t.st.Step, t.replay); err != nil {
+				return err
+			}
+			t.rewardTime += time.Since(t1)
+		}
 		if t.st.Step > cfg.LearningStarts {
 			t1 := time.Now()
 			t.st.UpdatesDue += float64(n) * cfg.UpdatesPerStep

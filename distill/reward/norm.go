@@ -2,7 +2,6 @@ package reward
 
 import (
 	"fmt"
-	"hash/maphash"
 	"math"
 	"slices"
 
@@ -60,12 +59,12 @@ func Quantile(xs []float64, q float64) float64 {
 // Counter is the count-based exploration term of a reward manifest: Apply divides a
 // reward by N(o)^β, where N(o) counts the visits to the observation's cell so far,
 // this one included. Cells are the observation's values divided by the cell size and
-// rounded down, hashed. Reset starts a new count (per episode, as Motif counts, or
+// rounded down; a cell is keyed by its exact integer coordinates, so counts never
+// collide and are the same in every process. Reset starts a new count (per episode, as Motif counts, or
 // never, for counts over the whole run). Not safe for concurrent use.
 type Counter struct {
 	term   onnxio.CountTerm
-	seed   maphash.Seed
-	counts map[uint64]uint32
+	counts map[string]uint32
 	buf    []byte
 }
 
@@ -74,13 +73,12 @@ func NewCounter(t onnxio.CountTerm) (*Counter, error) {
 	if !(t.Beta > 0) || !(t.Cell > 0) {
 		return nil, fmt.Errorf("count term: beta and cell must be positive, got %g and %g", t.Beta, t.Cell)
 	}
-	return &Counter{term: t, seed: maphash.MakeSeed(), counts: map[uint64]uint32{}}, nil
+	return &Counter{term: t, counts: map[string]uint32{}}, nil
 }
 
 // Apply counts obs and returns r / N(obs)^β.
 func (c *Counter) Apply(obs []float64, r float64) float64 {
-	n := c.Visit(obs)
-	return r / math.Pow(float64(n), c.term.Beta)
+	return r / c.Divisor(obs)
 }
 
 // Visit counts obs and returns its cell's count, this visit included.
@@ -90,9 +88,14 @@ func (c *Counter) Visit(obs []float64) uint32 {
 		k := int64(math.Floor(v / c.term.Cell))
 		c.buf = append(c.buf, byte(k), byte(k>>8), byte(k>>16), byte(k>>24), byte(k>>32), byte(k>>40), byte(k>>48), byte(k>>56))
 	}
-	h := maphash.Bytes(c.seed, c.buf)
-	c.counts[h]++
-	return c.counts[h]
+	n := c.counts[string(c.buf)] + 1
+	c.counts[string(c.buf)] = n
+	return n
+}
+
+// Divisor counts obs and returns N(obs)^β, which Apply divides by.
+func (c *Counter) Divisor(obs []float64) float64 {
+	return math.Pow(float64(c.Visit(obs)), c.term.Beta)
 }
 
 // Cells is the number of distinct cells visited since the last Reset.

@@ -1,0 +1,225 @@
+package policy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"robodistill/control/onnxio"
+	"robodistill/control/runtime"
+	"robodistill/distill/label"
+	"robodistill/distill/label/teacher"
+	"robodistill/distill/reward"
+	"robodistill/vision"
+)
+
+// pointMassView is the point mass with a picture: a 32×32 frame with x as a red column
+// and the goal as a green one, so that a reward CNN can see the distance.
+type pointMassView struct{ pointMass }
+
+const viewSize = 32
+
+func newPointMassView() (Env, error) { return &pointMassView{}, nil }
+
+func (p *pointMassView) Render(_ string, w, h int, frame []byte) error {
+	clear(frame[:w*h*3])
+	col := func(v float64) int { return min(w-1, int(math.Round((v+1)/2*float64(w-1)))) }
+	cx, cg := col(p.x), col(p.g)
+	for y := range h {
+		frame[3*(y*w+cx)] = 255
+		frame[3*(y*w+cg)+1] = 255
+	}
+	return nil
+}
+
+// startingReward writes an untrained ensemble of two for 32×32 frames, as reward train
+// would export it, and returns member 0's path.
+func startingReward(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	vc := vision.DefaultConfig()
+	vc.Width, vc.Height = viewSize, viewSize
+	path := filepath.Join(dir, "reward.onnx")
+	for m := range 2 {
+		net, err := reward.NewNet("cnn2", [3]int{3, viewSize, viewSize}, 16, rand.New(rand.NewPCG(11, uint64(m))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		man := onnxio.Manifest{Version: onnxio.ManifestVersion, Kind: onnxio.KindReward, Task: "pointmass",
+			Input:       onnxio.Input{Name: "image", Shape: []int{3, viewSize, viewSize}, Vision: &vc},
+			Output:      onnxio.Output{Name: "reward", Shape: []int{1}, Meaning: "test"},
+			Reward:      &onnxio.RewardNorm{Mean: 0, Std: 1},
+			Ensemble:    &onnxio.Ensemble{Member: m, Size: 2},
+			Training:    onnxio.Training{Labeler: "oracle", LabelsSHA256: []string{strings.Repeat("0f", 32)}},
+			CodeVersion: "test", Created: time.Unix(1.7e9, 0).UTC()}
+		if _, err := onnxio.Save(onnxio.MemberPath(path, m), net, man); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return path
+}
+
+func oracle(label.Source) (label.Labeler, error) {
+	return teacher.Labeler(label.Oracle, 0, label.ConsistentOptions{})
+}
+
+// onlineConfig is a small run of the point mass with the online reward.
+func onlineConfig(t *testing.T, path string, sampler string) (Config, *Online) {
+	t.Helper()
+	cfg := smallConfig()
+	cfg.NewEnv, cfg.FrameSize, cfg.Envs, cfg.Steps, cfg.Buffer = newPointMassView, viewSize, 2, 600, 600
+	o, err := NewOnline(path, cfg.Envs, cfg.Buffer, OnlineConfig{Every: 200, Pairs: 60, Sampler: sampler, Candidates: 4,
+		Train: reward.Config{Epochs: 4, Patience: 2, Batch: 16}, Seed: 5, NewLabeler: oracle})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { o.Close() })
+	cfg.Reward = o
+	return cfg, o
+}
+
+// The online reward labels pairs from the buffer, learns the point mass's distance from
+// the pictures and relabels the buffer with it; runs are deterministic and resume bit for
+// bit; the refined ensemble is exported and loads through the runtime.
+func TestOnlineReward(t *testing.T) {
+	path := startingReward(t)
+	cfg, o := onlineConfig(t, path, "disagreement")
+	cfg.Checkpoint = t.TempDir()
+	cfg.CheckpointEvery = 100
+	res, err := Train(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Err(); err != nil {
+		t.Fatal(err)
+	}
+	st := o.Stats()
+	if len(st) != 3 {
+		t.Fatalf("%d refreshes, want 3 (steps 200, 400, 600)", len(st))
+	}
+	for _, s := range st {
+		t.Logf("step %d: %d labels (+%d), accuracy before %.2f, validation %.2f, disagreement %.3f, Pearson with the simulator %.3f, epochs %v",
+			s.Step, s.Labels, s.New, s.AccBefore, s.ValAcc, s.Disagreement, s.Pearson, s.Epochs)
+		if s.New != 60 {
+			t.Errorf("step %d: %d new labels, want 60 (the oracle never abstains)", s.Step, s.New)
+		}
+	}
+	if last := st[len(st)-1]; last.Labels != 180 || last.Pearson < 0.5 {
+		t.Errorf("after 3 refreshes: %d labels, Pearson %.3f with the simulator's reward (want 180 and > 0.5)", last.Labels, last.Pearson)
+	}
+	// Relabelling gives every slot the refined ensemble's reward of its frame.
+	rp, err := NewReplay(50, 2, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 50 {
+		rp.Add([]float32{0, 0}, []float32{0}, 123, []float32{0, 0}, false)
+	}
+	o.relabel(rp)
+	for i := range 50 {
+		o.pre[0].Normalize(o.frame(i), o.x[0])
+		r, _, err := o.ens[0].Run(o.x[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rp.rew[i] != float32(r) || rp.rew[i] == 123 {
+			t.Fatalf("slot %d relabelled %v, the ensemble gives %v", i, rp.rew[i], r)
+		}
+	}
+
+	// The refined ensemble is saved and loads.
+	out := filepath.Join(t.TempDir(), "policy.reward.onnx")
+	if err := o.Save(out); err != nil {
+		t.Fatal(err)
+	}
+	e, err := runtime.LoadEnsemble(out, runtime.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Size() != 2 || !strings.HasSuffix(e.Member(0).Manifest().Training.Labeler, "(online)") ||
+		len(e.Member(1).Manifest().Training.LabelsSHA256) != 2 {
+		t.Errorf("saved ensemble: size %d, manifest %+v", e.Size(), e.Member(0).Manifest().Training)
+	}
+
+	// Interrupted after the first refresh and resumed: the same weights, curve, labels
+	// and final checkpoint.
+	want, err := os.ReadFile(filepath.Join(cfg.Checkpoint, CheckpointFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg2, _ := onlineConfig(t, path, "disagreement")
+	cfg2.Checkpoint, cfg2.CheckpointEvery = t.TempDir(), 100
+	ctx, cancel := context.WithCancel(context.Background())
+	cfg2.Progress = cancelAt(330, cancel)
+	if _, err := Train(ctx, cfg2); !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted run: %v", err)
+	}
+	cancel()
+	cfg3, o3 := onlineConfig(t, path, "disagreement")
+	cfg3.Checkpoint, cfg3.CheckpointEvery = cfg2.Checkpoint, 100
+	res3, err := Train(context.Background(), cfg3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(filepath.Join(cfg3.Checkpoint, CheckpointFile))
+	switch {
+	case res3.ResumedFrom == 0:
+		t.Error("the second run did not resume")
+	case !sameWeights(res3.Agent, res.Agent):
+		t.Error("resumed run: weights differ")
+	case !reflect.DeepEqual(res3.Curve, res.Curve):
+		t.Error("resumed run: curves differ")
+	case !reflect.DeepEqual(stripTimes(o3.Stats()), stripTimes(st)):
+		t.Errorf("resumed run: refreshes differ:\n%+v\n%+v", o3.Stats(), st)
+	case !bytes.Equal(got, want):
+		t.Error("resumed run: final checkpoints differ")
+	}
+
+	// A run with other online settings refuses the checkpoint.
+	cfg4, _ := onlineConfig(t, path, "uniform")
+	cfg4.Checkpoint = cfg.Checkpoint
+	if _, err := Train(context.Background(), cfg4); !errors.Is(err, ErrCheckpoint) {
+		t.Errorf("other online settings: %v, want ErrCheckpoint", err)
+	}
+}
+
+func TestOnlineConfigErrors(t *testing.T) {
+	path := startingReward(t)
+	cases := []struct {
+		cfg  OnlineConfig
+		want string
+	}{
+		{OnlineConfig{Every: -1, NewLabeler: oracle}, "online.every"},
+		{OnlineConfig{Sampler: "greedy", NewLabeler: oracle}, `online.sampler: "greedy"`},
+		{OnlineConfig{ValFraction: 1.5, NewLabeler: oracle}, "online.val_fraction"},
+		{OnlineConfig{}, "online.labeler: required"},
+		{OnlineConfig{NewLabeler: func(label.Source) (label.Labeler, error) { return nil, errors.New("no endpoint") }}, "labeller: no endpoint"},
+	}
+	for _, tc := range cases {
+		if _, err := NewOnline(path, 1, 10, tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want an error containing %q", tc.cfg, err, tc.want)
+		}
+	}
+	if _, err := NewOnline(filepath.Join(t.TempDir(), "none.onnx"), 1, 10, OnlineConfig{NewLabeler: oracle}); err == nil {
+		t.Error("a missing model was accepted")
+	}
+	// A buffer larger than the frames kept is refused by Train.
+	o, err := NewOnline(path, 1, 10, OnlineConfig{NewLabeler: oracle})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	cfg := smallConfig()
+	cfg.NewEnv, cfg.FrameSize, cfg.Reward, cfg.Buffer = newPointMassView, viewSize, o, 100
+	if _, err := Train(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "fewer than the replay buffer's 100") {
+		t.Errorf("small frame ring: %v", err)
+	}
+}

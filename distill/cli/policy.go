@@ -20,7 +20,7 @@ import (
 
 func (a *app) policyCmd() *cobra.Command {
 	c := &cobra.Command{Use: "policy", Short: "Learn a robot policy in simulation from a reward"}
-	c.AddCommand(a.policyTrainCmd(), a.policyCurvesCmd())
+	c.AddCommand(a.policyTrainCmd(), a.policyCurvesCmd(), a.policyCreditCmd())
 	return c
 }
 
@@ -288,5 +288,77 @@ environment steps, runs with the same reward in one colour, seeds told apart by 
 	}
 	c.Flags().StringVar(&out, "out", "curves", "output folder")
 	c.Flags().StringVar(&title, "title", "", "figure title (default: task and rate of the first run)")
+	return c
+}
+
+func (a *app) policyCreditCmd() *cobra.Command {
+	var (
+		task, critic, rewardPath, out, camera string
+		rate, frameSize, episodes, hidden     int
+		seed                                  uint64
+	)
+	c := &cobra.Command{
+		Use:   "credit",
+		Short: "Credit assignment: does the distilled reward follow the value of a critic trained on the true reward?",
+		Long: `Loads the critics of a policy train run on the simulator's reward (its checkpoint folder, kept
+with --keep-checkpoint), runs --episodes trajectories of that run's sampled policy, and correlates
+the distilled reward (--reward, on the rendered frames as in training) of every state reached with
+the critic's value V(s) = min(Q1, Q2)(s, tanh μ(s)), per episode and pooled; the simulator's reward
+is correlated with V beside it as the reference. Writes credit.json, credit.csv and credit.png
+(three trajectories, each series standardised) into --out.`,
+		Example: `  robodistill policy credit --task reach --critic out/reach/gt.onnx.train --reward out/reward/reward.onnx --frame-size 128 --out out/reach/credit`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if task == "" || critic == "" || rewardPath == "" {
+				return fmt.Errorf("--task, --critic and --reward are required")
+			}
+			sac := policy.DefaultSAC()
+			sac.Hidden = hidden
+			newEnv := func() (policy.Env, error) {
+				return policy.NewMetaWorld(task, metaworld.Options{Assets: a.assets, Rate: rate})
+			}
+			env, err := newEnv()
+			if err != nil {
+				return err
+			}
+			sp := env.Spec()
+			env.Close()
+			ag, err := policy.LoadAgent(critic, sac, sp.ObsDim, sp.ActDim)
+			if err != nil {
+				return fmt.Errorf("--critic: %w", err)
+			}
+			d, err := policy.NewDistilled(rewardPath, 1)
+			if err != nil {
+				return fmt.Errorf("--reward: %w", err)
+			}
+			defer d.Close()
+			res, err := policy.CreditAssignment(cmd.Context(), policy.CreditConfig{NewEnv: newEnv, Critic: ag, Reward: d,
+				Camera: camera, FrameSize: frameSize, Episodes: episodes, Seed: seed})
+			if err != nil {
+				return err
+			}
+			if err := d.Err(); err != nil {
+				return err
+			}
+			if err := policy.WriteCredit(out, fmt.Sprintf("%s at %d Hz: distilled reward against V", task, rate), res); err != nil {
+				return err
+			}
+			a.human("%d episodes (success %.2f): corr(distilled reward, V) mean %.3f, pooled %.3f; corr(simulator reward, V) mean %.3f, pooled %.3f\n",
+				len(res.Episodes), res.SuccessRate, res.MeanPearsonDistilled, res.PooledPearsonDistilled, res.MeanPearsonSim, res.PooledPearsonSim)
+			a.human("wrote %s\n", out)
+			return a.summary(res)
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&task, "task", "", "MetaWorld task")
+	f.StringVar(&critic, "critic", "", "checkpoint folder of a policy train run on the simulator's reward")
+	f.StringVar(&rewardPath, "reward", "", "distilled reward model (member 0 of its ensemble)")
+	f.StringVar(&out, "out", "credit", "output folder")
+	f.StringVar(&camera, "camera", "corner", "camera rendered for the reward model")
+	f.IntVar(&frameSize, "frame-size", 64, "rendered frame size (the size the reward model's frames were recorded at)")
+	f.IntVar(&rate, "rate", 50, "control rate of the critic's run")
+	f.IntVar(&hidden, "hidden", 256, "hidden width of the critic's run")
+	f.IntVar(&episodes, "episodes", 10, "trajectories")
+	f.Uint64Var(&seed, "seed", 0, "seed of the trajectories (evaluation seeds)")
 	return c
 }

@@ -132,9 +132,11 @@ type RefreshStats struct {
 	// members' mean validation accuracy after.
 	AccBefore float64 `json:"acc_before"`
 	ValAcc    float64 `json:"val_acc"`
-	// Disagreement is the mean ensemble disagreement of the chosen pairs.
+	// Disagreement is the mean ensemble disagreement of the chosen pairs (0 for the
+	// uniform sampler).
 	Disagreement float64 `json:"disagreement"`
-	// Pearson is the correlation of the new reward with the simulator's over the buffer.
+	// Pearson is the correlation of the new reward with the simulator's over the buffer
+	// (0 when either is constant).
 	Pearson        float64 `json:"pearson"`
 	Epochs         []int   `json:"epochs"`
 	LabelSeconds   float64 `json:"label_seconds"`
@@ -393,7 +395,7 @@ func (o *Online) sample(n int) ([][2]int, float64, error) {
 		return ps
 	}
 	if o.cfg.Sampler == "uniform" {
-		return draw(o.cfg.Pairs), math.NaN(), nil
+		return draw(o.cfg.Pairs), 0, nil
 	}
 	cands := draw(o.cfg.Pairs * o.cfg.Candidates)
 	// Each member's published reward of every candidate frame, then the spread of the
@@ -594,7 +596,7 @@ func (o *Online) relabel(rp *Replay) float64 {
 	for i, r := range out {
 		rp.SetReward(i, float32(r))
 	}
-	return reward.Pearson(out, o.simR[:n])
+	return pearson0(out, o.simR[:n])
 }
 
 // Save writes the current ensemble as path (member 0) and its members beside it

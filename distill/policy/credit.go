@@ -192,10 +192,13 @@ func CreditAssignment(ctx context.Context, cfg CreditConfig) (*CreditResult, err
 		res.Steps = append(res.Steps, ep...)
 		res.MeanPearsonDistilled += ce.PearsonDistilled / float64(cfg.Episodes)
 		res.MeanPearsonSim += ce.PearsonSim / float64(cfg.Episodes)
-		if success {
-			res.SuccessRate += 1 / float64(cfg.Episodes)
+	}
+	for _, e := range res.Episodes {
+		if e.Success {
+			res.SuccessRate++
 		}
 	}
+	res.SuccessRate /= float64(len(res.Episodes))
 	vs := column(res.Steps, func(s CreditStep) float64 { return s.Value })
 	res.PooledPearsonDistilled = pearson0(column(res.Steps, func(s CreditStep) float64 { return s.Distilled }), vs)
 	res.PooledPearsonSim = pearson0(column(res.Steps, func(s CreditStep) float64 { return s.Sim }), vs)

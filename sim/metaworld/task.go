@@ -22,6 +22,8 @@ type Task struct {
 	HandInit Vec3
 	// RandLow and RandHigh bound MetaWorld's random reset vector (_random_reset_space).
 	RandLow, RandHigh []float64
+	// ObjectQuat is the order of the observation's object quaternion slots.
+	ObjectQuat QuatOrder
 	// Scripted is MetaWorld's scripted policy for the task.
 	Scripted func(o *Obs) Action
 	// Caveat records a measured limitation under MuJoCo 2.2.2 ("" when none), and

@@ -17,10 +17,11 @@ var buttonPressTopdownTask = &Task{
 	// MetaWorld stores hand_init_pos as float32; keep the same rounded values.
 	HandInit: Vec3{0, float64(float32(0.4)), float64(float32(0.2))},
 	// position of the button box (MetaWorld's obj_low/obj_high)
-	RandLow:  []float64{-0.1, 0.8, 0.115},
-	RandHigh: []float64{0.1, 0.9, 0.115},
-	Scripted: buttonPressTopdownPolicy,
-	newImpl:  newButtonPressTopdown,
+	RandLow:    []float64{-0.1, 0.8, 0.115},
+	RandHigh:   []float64{0.1, 0.9, 0.115},
+	ObjectQuat: QuatWXYZ,
+	Scripted:   buttonPressTopdownPolicy,
+	newImpl:    newButtonPressTopdown,
 }
 
 // topdownButtonTopZ lifts the button body's origin to the top face of the button

@@ -15,10 +15,11 @@ var doorOpenTask = &Task{
 	HandHigh: Vec3{0.5, 1, 0.5},
 	HandInit: Vec3{0, 0.6, 0.2},
 	// door position: obj_low/obj_high
-	RandLow:  []float64{0.0, 0.85, 0.15},
-	RandHigh: []float64{0.1, 0.95, 0.15},
-	Scripted: doorOpenPolicy,
-	newImpl:  newDoorOpen,
+	RandLow:    []float64{0.0, 0.85, 0.15},
+	RandHigh:   []float64{0.1, 0.95, 0.15},
+	ObjectQuat: QuatXYZW,
+	Scripted:   doorOpenPolicy,
+	newImpl:    newDoorOpen,
 }
 
 // doorGoalOffset takes the door's position to the goal: where the handle's x ends up once the

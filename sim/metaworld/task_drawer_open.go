@@ -16,10 +16,11 @@ var drawerOpenTask = &Task{
 	// MetaWorld stores this hand_init_pos as float32.
 	HandInit: Vec3{0, asF32(0.6), asF32(0.2)},
 	// drawer (nightstand) position: obj_low/obj_high
-	RandLow:  []float64{-0.1, 0.9, 0.0},
-	RandHigh: []float64{0.1, 0.9, 0.0},
-	Scripted: drawerOpenPolicy,
-	newImpl:  newDrawerOpen,
+	RandLow:    []float64{-0.1, 0.9, 0.0},
+	RandHigh:   []float64{0.1, 0.9, 0.0},
+	ObjectQuat: QuatWXYZ,
+	Scripted:   drawerOpenPolicy,
+	newImpl:    newDrawerOpen,
 }
 
 // asF32 rounds x to float32 precision, as numpy does for MetaWorld's float32 arrays.

@@ -13,10 +13,11 @@ var pushTask = &Task{
 	HandHigh: Vec3{0.5, 1, 0.5},
 	HandInit: Vec3{0, 0.6, 0.2},
 	// object position (obj_low/obj_high), then goal position (goal_low/goal_high)
-	RandLow:  []float64{-0.1, 0.6, 0.02, -0.1, 0.8, 0.01},
-	RandHigh: []float64{0.1, 0.7, 0.02, 0.1, 0.9, 0.02},
-	Scripted: pushPolicy,
-	newImpl:  newPush,
+	RandLow:    []float64{-0.1, 0.6, 0.02, -0.1, 0.8, 0.01},
+	RandHigh:   []float64{0.1, 0.7, 0.02, 0.1, 0.9, 0.02},
+	ObjectQuat: QuatXYZW,
+	Scripted:   pushPolicy,
+	newImpl:    newPush,
 }
 
 // pushTargetRadius is SawyerPushEnvV3.TARGET_RADIUS.

@@ -9,10 +9,11 @@ var reachTask = &Task{
 	HandHigh: Vec3{0.5, 1, 0.5},
 	HandInit: Vec3{0, 0.6, 0.2},
 	// object position, then goal position
-	RandLow:  []float64{-0.1, 0.6, 0.02, -0.1, 0.8, 0.05},
-	RandHigh: []float64{0.1, 0.7, 0.02, 0.1, 0.9, 0.3},
-	Scripted: reachPolicy,
-	newImpl:  newReach,
+	RandLow:    []float64{-0.1, 0.6, 0.02, -0.1, 0.8, 0.05},
+	RandHigh:   []float64{0.1, 0.7, 0.02, 0.1, 0.9, 0.3},
+	ObjectQuat: QuatXYZW,
+	Scripted:   reachPolicy,
+	newImpl:    newReach,
 }
 
 type reach struct {

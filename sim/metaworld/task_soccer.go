@@ -15,9 +15,10 @@ var soccerTask = &Task{
 	HandHigh: Vec3{0.5, 1, 0.5},
 	HandInit: Vec3{0, 0.6, 0.2},
 	// ball position, then goal position
-	RandLow:  []float64{-0.1, 0.6, 0.03, -0.1, 0.8, 0.0},
-	RandHigh: []float64{0.1, 0.7, 0.03, 0.1, 0.9, 0.0},
-	Scripted: soccerPolicy,
+	RandLow:    []float64{-0.1, 0.6, 0.03, -0.1, 0.8, 0.0},
+	RandHigh:   []float64{0.1, 0.7, 0.03, 0.1, 0.9, 0.0},
+	ObjectQuat: QuatXYZW,
+	Scripted:   soccerPolicy,
 	Caveat: "scripted policy succeeds in 86/100 episodes under MuJoCo 2.2.2 (seeds 0-99, 80 Hz; " +
 		"MetaWorld's own v3 policy test asks for 80%): in the failures the fingers strike the ball " +
 		"off-centre and knock it sideways past the goal or off the table (10 of the 14 start right of the goal)",

@@ -14,9 +14,10 @@ var sweepIntoTask = &Task{
 	HandHigh: Vec3{0.5, 1, 0.5},
 	HandInit: Vec3{0, 0.6, 0.2},
 	// cube position, then goal position (MetaWorld draws the goal but uses its fixed goal)
-	RandLow:  []float64{-0.1, 0.6, 0.02, -0.001, 0.8399, 0.0199},
-	RandHigh: []float64{0.1, 0.7, 0.02, 0.001, 0.8401, 0.0201},
-	Scripted: sweepIntoPolicy,
+	RandLow:    []float64{-0.1, 0.6, 0.02, -0.001, 0.8399, 0.0199},
+	RandHigh:   []float64{0.1, 0.7, 0.02, 0.001, 0.8401, 0.0201},
+	ObjectQuat: QuatXYZW,
+	Scripted:   sweepIntoPolicy,
 	Caveat: "scripted policy succeeds in 89/100 episodes under MuJoCo 2.2.2 (seeds 0-99, 80 Hz): in " +
 		"the failures the fingers, already closing during the descent, land on top of the 10 g cube and press " +
 		"it about 3 cm into the table top (the contact is soft for so light a body), so the hand never gets " +

@@ -18,10 +18,11 @@ var windowOpenTask = &Task{
 	// MetaWorld stores this hand_init_pos as float32.
 	HandInit: Vec3{0, float64(float32(0.4)), float64(float32(0.2))},
 	// window (body) position
-	RandLow:  []float64{-0.1, 0.7, 0.16},
-	RandHigh: []float64{0.1, 0.9, 0.16},
-	Scripted: windowOpenPolicy,
-	newImpl:  newWindowOpen,
+	RandLow:    []float64{-0.1, 0.7, 0.16},
+	RandHigh:   []float64{0.1, 0.9, 0.16},
+	ObjectQuat: QuatNone,
+	Scripted:   windowOpenPolicy,
+	newImpl:    newWindowOpen,
 }
 
 // windowOpenPull is how far the target lies from the window's initial position along x.

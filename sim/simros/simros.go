@@ -62,7 +62,7 @@ func Messages(t rosiface.Topics, env *metaworld.Env, st *metaworld.RobotState, s
 			Position: append([]float64(nil), st.JointPos[:]...), Velocity: append([]float64(nil), st.JointVel[:]...)}},
 	)
 	for _, o := range st.Objects {
-		out = append(out, Msg{t.ObjectPose(o.Name), rosiface.Pose(h("world"), o.Pos, [4]float64{1, 0, 0, 0})})
+		out = append(out, Msg{t.ObjectPose(o.Name), rosiface.Pose(h("world"), o.Pos, o.Quat)})
 	}
 	obs := env.Obs()
 	out = append(out,

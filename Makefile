@@ -17,6 +17,7 @@ bootstrap:
 build: bootstrap
 	@mkdir -p bin
 	$(GO) build -o bin/robodistill ./distill/cmd/robodistill
+	$(GO) build -o bin/robodistilld ./daemon/cmd/robodistilld
 
 # The race detector instruments the Go side; MuJoCo runs as C underneath.
 test: bootstrap

@@ -13,7 +13,7 @@ import (
 	"robodistill/sim/rollout"
 )
 
-func (a *app) demoCmd() *cobra.Command {
+func (a *app) simDemoCmd() *cobra.Command {
 	var (
 		out      string
 		tasks    []string
@@ -24,6 +24,7 @@ func (a *app) demoCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "demo",
 		Short: "Scripted rollouts of a few tasks, a rendered frame of each, and a success table",
+		Example: `  robodistill sim demo --out out/sim-demo`,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := os.MkdirAll(out, 0o755); err != nil {
@@ -67,7 +68,7 @@ func (a *app) demoCmd() *cobra.Command {
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&out, "out", "out/demo", "output folder")
+	f.StringVar(&out, "out", "out/sim-demo", "output folder")
 	f.StringSliceVar(&tasks, "tasks", []string{"reach", "drawer-open", "button-press-topdown", "soccer"}, "tasks to run")
 	f.IntVar(&episodes, "episodes", 10, "scripted episodes per task")
 	f.IntVar(&size, "size", 224, "frame size in pixels")

@@ -17,7 +17,7 @@ import (
 
 func (a *app) simCmd() *cobra.Command {
 	c := &cobra.Command{Use: "sim", Short: "Run, render and list the MetaWorld simulator's tasks"}
-	c.AddCommand(a.simRolloutCmd(), a.simRenderCmd(), a.simTasksCmd(), a.simBridgeCmd())
+	c.AddCommand(a.simRolloutCmd(), a.simRenderCmd(), a.simTasksCmd(), a.simBridgeCmd(), a.simDemoCmd())
 	return c
 }
 

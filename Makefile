@@ -18,6 +18,7 @@ build: bootstrap
 	@mkdir -p bin
 	$(GO) build -o bin/robodistill ./distill/cmd/robodistill
 	$(GO) build -o bin/robodistilld ./daemon/cmd/robodistilld
+	$(GO) build -o bin/daemonbench ./daemon/cmd/daemonbench
 
 # The race detector instruments the Go side; MuJoCo runs as C underneath.
 test: bootstrap
@@ -32,6 +33,7 @@ bench: build
 	bin/robodistill bench reward --json=false
 	bin/robodistill bench model --json=false
 	bin/robodistill bench policy --json=false
+	bin/daemonbench --daemon bin/robodistilld --robodistill bin/robodistill
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./sim/...
 
 lint: bootstrap

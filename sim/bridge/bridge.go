@@ -7,7 +7,8 @@
 // Two modes:
 //   - real time: a tick every control period on absolute wall-clock deadlines; each tick
 //     applies the latest command (zero velocity when it is older than CommandTimeout),
-//     steps, renders and publishes. Stamps are wall-clock time.
+//     steps, renders and publishes. Stamps are wall-clock time. A camera slower than the
+//     control rate (CameraRate) renders the latest state on its own deadlines instead.
 //   - lockstep: one control period per received velocity command (paired with the
 //     gripper command of the same cycle); /clock carries the simulated time and
 //     /use_sim_time is set, so a test drives the simulator deterministically.
@@ -38,6 +39,7 @@ import (
 	"robodistill/control/rosnode"
 	"robodistill/sim/metaworld"
 	"robodistill/sim/mujoco"
+	"robodistill/sim/simros"
 )
 
 // Config configures a Bridge.
@@ -51,6 +53,12 @@ type Config struct {
 	Camera string
 	// Size is the image's width and height in pixels.
 	Size int
+	// CameraRate (real time) is the camera's frame rate in Hz, 1 to the control rate;
+	// 0 means the control rate: one image with every state, sharing its stamp and seq.
+	// A slower camera publishes images on their own absolute schedule (start + k/CameraRate),
+	// each rendered from the latest state and stamped when it is ready, as a camera that
+	// is not synchronised with the arm's controller would.
+	CameraRate int
 	// Lockstep advances one control period per command instead of following the clock.
 	Lockstep bool
 	// CommandTimeout (real time): a velocity command older than this is treated as zero
@@ -75,6 +83,9 @@ const MaxSeed = math.MaxInt32
 func (c Config) withDefaults() Config {
 	if c.Env.Rate == 0 {
 		c.Env.Rate = metaworld.Rate50
+	}
+	if c.CameraRate == 0 {
+		c.CameraRate = c.Env.Rate
 	}
 	if c.CommandTimeout == 0 {
 		c.CommandTimeout = 250 * time.Millisecond
@@ -103,6 +114,12 @@ func (c Config) Validate() error {
 	if c.Camera != "" && (c.Size < 1 || c.Size > mujoco.MaxRenderSize) {
 		errs = append(errs, fmt.Errorf("size: %d outside 1..%d", c.Size, mujoco.MaxRenderSize))
 	}
+	switch {
+	case c.CameraRate < 0 || c.CameraRate > c.Env.Rate && c.Env.Rate > 0:
+		errs = append(errs, fmt.Errorf("camera-rate: %d Hz outside 1..%d (the control rate)", c.CameraRate, c.Env.Rate))
+	case c.Lockstep && c.CameraRate != 0 && c.CameraRate != c.Env.Rate:
+		errs = append(errs, fmt.Errorf("camera-rate: %d Hz with lockstep, which publishes an image with every step", c.CameraRate))
+	}
 	if c.CommandTimeout < 0 {
 		errs = append(errs, fmt.Errorf("cmd-timeout: %v is negative", c.CommandTimeout))
 	}
@@ -122,8 +139,11 @@ func (c Config) Validate() error {
 type Stats struct {
 	Steps    uint64 `json:"steps"`
 	Episodes uint64 `json:"episodes"`
-	// Published counts published states (one image, pose, … each).
+	// Published counts published states (one pose, joint state, … each); Images counts
+	// published camera frames (as many as states unless CameraRate is below the control
+	// rate).
 	Published uint64 `json:"published"`
+	Images    uint64 `json:"images"`
 	// Overruns counts real-time ticks whose work ended after the next deadline;
 	// SkippedTicks the ticks dropped because the loop was a whole period or more late.
 	Overruns     uint64 `json:"overruns"`
@@ -150,7 +170,14 @@ type Stats struct {
 	// 1024 ticks.
 	WorkP50 time.Duration `json:"work_p50_ns"`
 	WorkP99 time.Duration `json:"work_p99_ns"`
-	Node    rosnode.Stats `json:"-"`
+	// With a camera on its own schedule: render + publish time per image over the last
+	// 1024 images (WorkP50/P99 then cover step + publish only), and the camera deadlines
+	// given up because the loop was a whole camera period or more late (a camera drops
+	// frames; it does not catch up).
+	ImageWorkP50  time.Duration `json:"image_work_p50_ns"`
+	ImageWorkP99  time.Duration `json:"image_work_p99_ns"`
+	CameraSkipped uint64        `json:"camera_skipped"`
+	Node          rosnode.Stats `json:"-"`
 	// Reregistrations counts recoveries from rosmaster restarts.
 	Reregistrations uint64 `json:"reregistrations"`
 }
@@ -180,12 +207,12 @@ type Bridge struct {
 	err    error // set before done closes
 
 	steps, episodes, published, overruns, skipped, idle, unpaired, coalesced atomic.Uint64
-	malVel, malGrip, ignored                                                 atomic.Uint64
+	malVel, malGrip, ignored, images, camSkipped                             atomic.Uint64
 
-	workMu   sync.Mutex
-	work     [1024]time.Duration
-	workN    int
-	setClock atomic.Bool // lockstep set /use_sim_time
+	workMu    sync.Mutex
+	work      workRing    // step (+ render) + publish per control tick
+	imageWork workRing    // render + publish per image on the camera's own schedule
+	setClock  atomic.Bool // lockstep set /use_sim_time
 }
 
 type resetReq struct {
@@ -262,7 +289,8 @@ func New(cfg Config, log *zap.Logger) (*Bridge, error) {
 		close(b.done)
 	}()
 	b.log.Info("sim bridge started", zap.String("namespace", b.topics.Namespace), zap.String("node", b.node.Name()),
-		zap.Int("rate", b.sim.Env().Rate()), zap.String("camera", cfg.Camera), zap.Int("size", cfg.Size), zap.Uint64("seed", cfg.Seed))
+		zap.Int("rate", b.sim.Env().Rate()), zap.String("camera", cfg.Camera), zap.Int("size", cfg.Size),
+		zap.Int("camera_rate", cfg.CameraRate), zap.Uint64("seed", cfg.Seed))
 	return b, nil
 }
 
@@ -412,14 +440,24 @@ func (b *Bridge) reset(seed uint64) error {
 	return nil
 }
 
+// ownCamera reports whether images run on their own schedule (a real-time camera slower
+// than the control rate) rather than with every state.
+func (b *Bridge) ownCamera() bool {
+	return b.cfg.Camera != "" && !b.cfg.Lockstep && b.cfg.CameraRate < b.sim.Env().Rate()
+}
+
 // publish renders and publishes the current state. Lockstep stamps it with the simulated
 // time (and publishes /clock first, so nodes on sim time see the time advance before its
 // messages); real time stamps it with the wall-clock time at which the frame is ready,
-// just before publishing, as a camera driver stamps at readout.
+// just before publishing, as a camera driver stamps at readout. With a camera on its own
+// schedule the state goes without an image (publishImage sends those).
 func (b *Bridge) publish() error {
-	f, err := b.sim.Frame()
-	if err != nil {
-		return err
+	var f *simros.Frame
+	if !b.ownCamera() {
+		var err error
+		if f, err = b.sim.Frame(); err != nil {
+			return err
+		}
 	}
 	stamp := b.simTime
 	if b.clock != nil {
@@ -437,6 +475,29 @@ func (b *Bridge) publish() error {
 		}
 	}
 	b.published.Add(1)
+	if f != nil {
+		b.images.Add(1)
+	}
+	return nil
+}
+
+// publishImage renders the latest state and publishes it as the camera's frame, stamped
+// when it is ready (real time, camera on its own schedule).
+func (b *Bridge) publishImage() error {
+	f, err := b.sim.Frame()
+	if err != nil {
+		return err
+	}
+	for _, m := range b.sim.ImageMessages(time.Now(), f) {
+		p, err := b.publisher(m.Topic, m.Msg)
+		if err != nil {
+			return err
+		}
+		if err := p.Write(m.Msg); err != nil && !errors.Is(err, rosnode.ErrNotConnected) {
+			return err
+		}
+	}
+	b.images.Add(1)
 	return nil
 }
 
@@ -463,20 +524,64 @@ func (b *Bridge) step(c Command) {
 	}
 }
 
+// workRing keeps the last durations of some work, for its quantiles.
+type workRing struct {
+	d [1024]time.Duration
+	n int
+}
+
+func (r *workRing) add(d time.Duration) {
+	r.d[r.n%len(r.d)] = d
+	r.n++
+}
+
+// quantiles returns the median and the 99th percentile (zero when empty).
+func (r *workRing) quantiles() (p50, p99 time.Duration) {
+	n := min(r.n, len(r.d))
+	if n == 0 {
+		return 0, 0
+	}
+	w := append([]time.Duration(nil), r.d[:n]...)
+	sort.Slice(w, func(i, j int) bool { return w[i] < w[j] })
+	return w[n/2], w[min(n-1, n*99/100)]
+}
+
 func (b *Bridge) recordWork(d time.Duration) {
 	b.workMu.Lock()
-	b.work[b.workN%len(b.work)] = d
-	b.workN++
+	b.work.add(d)
 	b.workMu.Unlock()
 }
 
-// runRealtime ticks on absolute deadlines.
+func (b *Bridge) recordImageWork(d time.Duration) {
+	b.workMu.Lock()
+	b.imageWork.add(d)
+	b.workMu.Unlock()
+}
+
+// runRealtime ticks on absolute deadlines: control ticks every period and, with a camera
+// on its own schedule, camera ticks every camera period, both on grids from the same
+// start. When both are due, the control tick runs first, so the image shows the state
+// just stepped.
 func (b *Bridge) runRealtime(ctx context.Context) error {
 	period := b.sim.Period()
 	if err := b.publish(); err != nil {
 		return err
 	}
-	p := newPacer(time.Now(), period)
+	start := time.Now()
+	p := newPacer(start, period)
+	nextCtl := start.Add(period)
+	var cam *pacer
+	var nextCam time.Time
+	if b.ownCamera() {
+		if err := b.publishImage(); err != nil {
+			return err
+		}
+		// A late camera frame is sent at once, but a camera a whole period behind drops
+		// the missed frames instead of sending them back to back.
+		cam = newPacer(start, time.Second/time.Duration(b.cfg.CameraRate))
+		cam.maxLag = 1
+		nextCam = cam.deadline(1)
+	}
 	timer := time.NewTimer(period)
 	defer timer.Stop()
 	var lastVel uint64
@@ -494,6 +599,13 @@ func (b *Bridge) runRealtime(ctx context.Context) error {
 		case <-b.republish:
 			continue
 		case <-timer.C:
+		}
+		if cam != nil && time.Now().Before(nextCtl) {
+			if err := b.cameraTick(cam, &nextCam); err != nil {
+				return err
+			}
+			timer.Reset(time.Until(earliest(nextCtl, nextCam)))
+			continue
 		}
 		start := time.Now()
 		s := b.in.snapshot()
@@ -517,11 +629,41 @@ func (b *Bridge) runRealtime(ctx context.Context) error {
 		}
 		now := time.Now()
 		b.recordWork(now.Sub(start))
-		next := p.next(now)
+		nextCtl = p.next(now)
 		b.overruns.Store(p.overruns)
 		b.skipped.Store(p.skipped)
-		timer.Reset(time.Until(next))
+		if cam == nil {
+			timer.Reset(time.Until(nextCtl))
+			continue
+		}
+		if !now.Before(nextCam) {
+			if err := b.cameraTick(cam, &nextCam); err != nil {
+				return err
+			}
+		}
+		timer.Reset(time.Until(earliest(nextCtl, nextCam)))
 	}
+}
+
+// cameraTick renders and publishes an image and moves *next to the camera's next
+// deadline.
+func (b *Bridge) cameraTick(cam *pacer, next *time.Time) error {
+	start := time.Now()
+	if err := b.publishImage(); err != nil {
+		return err
+	}
+	now := time.Now()
+	b.recordImageWork(now.Sub(start))
+	*next = cam.next(now)
+	b.camSkipped.Store(cam.skipped)
+	return nil
+}
+
+func earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // runLockstep steps once per velocity command. A step waits for the cycle's gripper
@@ -605,20 +747,16 @@ func (b *Bridge) Stats() Stats {
 		Overruns: b.overruns.Load(), SkippedTicks: b.skipped.Load(), IdleSteps: b.idle.Load(),
 		UnpairedSteps: b.unpaired.Load(), Coalesced: b.coalesced.Load(),
 		MalformedVel: b.malVel.Load(), MalformedGrip: b.malGrip.Load(), Ignored: b.ignored.Load(),
-		Node: b.node.Stats(),
+		Images: b.images.Load(), CameraSkipped: b.camSkipped.Load(), Node: b.node.Stats(),
 	}
 	s.GoroslibErrors = s.Node.GoroslibErrors
 	if s.Node.Registrations > 1 {
 		s.Reregistrations = s.Node.Registrations - 1
 	}
 	b.workMu.Lock()
-	n := min(b.workN, len(b.work))
-	w := append([]time.Duration(nil), b.work[:n]...)
+	s.WorkP50, s.WorkP99 = b.work.quantiles()
+	s.ImageWorkP50, s.ImageWorkP99 = b.imageWork.quantiles()
 	b.workMu.Unlock()
-	if n > 0 {
-		sort.Slice(w, func(i, j int) bool { return w[i] < w[j] })
-		s.WorkP50, s.WorkP99 = w[n/2], w[min(n-1, n*99/100)]
-	}
 	return s
 }
 

@@ -41,6 +41,13 @@ func TestConfigErrors(t *testing.T) {
 		{"size", Config{Task: reach, Camera: "corner", Size: 481, Node: node}, "size: 481 outside 1..480"},
 		{"timeout", Config{Task: reach, CommandTimeout: -time.Second, Node: node}, "cmd-timeout: -1s is negative"},
 		{"seed", Config{Task: reach, Seed: 1 << 31, Node: node}, "seed: 2147483648 above 2147483647 (~seed is a ROS integer parameter)"},
+		{"camera rate", Config{Task: reach, Camera: "corner", Size: 64, CameraRate: 30, Node: node}, ""},
+		{"camera rate above the control rate", Config{Task: reach, Camera: "corner", Size: 64, CameraRate: 60, Node: node},
+			"camera-rate: 60 Hz outside 1..50 (the control rate)"},
+		{"negative camera rate", Config{Task: reach, Env: metaworld.Options{Rate: 80}, CameraRate: -1, Node: node},
+			"camera-rate: -1 Hz outside 1..80 (the control rate)"},
+		{"camera rate in lockstep", Config{Task: reach, Camera: "corner", Size: 64, CameraRate: 30, Lockstep: true, Node: node},
+			"camera-rate: 30 Hz with lockstep, which publishes an image with every step"},
 		{"node", Config{Task: reach, Node: rosnode.Config{Name: "sim-bridge", MasterURI: node.MasterURI}},
 			`node: name: "sim-bridge" is not a ROS name (a letter, then letters, digits or _)`},
 	} {
@@ -53,7 +60,7 @@ func TestConfigErrors(t *testing.T) {
 			t.Errorf("%s: error %q, want %q", tc.name, got, tc.want)
 		}
 	}
-	if c := (Config{Namespace: "robot1"}).withDefaults(); c.Node.Namespace != "/robot1" || c.Node.Name != "sim_bridge" || c.Env.Rate != 50 {
+	if c := (Config{Namespace: "robot1"}).withDefaults(); c.Node.Namespace != "/robot1" || c.Node.Name != "sim_bridge" || c.Env.Rate != 50 || c.CameraRate != 50 {
 		t.Errorf("defaults %+v", c)
 	}
 }

@@ -34,6 +34,7 @@ type Sim struct {
 	status rosiface.EpisodeStatus
 	action metaworld.Action // the last applied action
 	seq    uint32
+	camSeq uint32 // header seq of images published on their own schedule
 }
 
 // ErrEpisodeOver is returned by Sim.Step once the episode reached its length; call Reset.
@@ -112,6 +113,18 @@ func (s *Sim) Frame() (*simros.Frame, error) {
 		return nil, fmt.Errorf("bridge: render %s: %w", s.camera, err)
 	}
 	return &simros.Frame{Camera: s.camera, W: s.size, H: s.size, RGB: rgb, Fovy: s.fovy}, nil
+}
+
+// ImageMessages builds camera/image_raw and camera/camera_info for frame f alone, for a
+// camera that runs on its own schedule (Config.CameraRate): the same messages
+// simros.Messages builds for a frame, with a sequence number of their own.
+func (s *Sim) ImageMessages(stamp time.Time, f *simros.Frame) []simros.Msg {
+	s.camSeq++
+	h := rosiface.Header(s.camSeq, stamp, f.Camera)
+	return []simros.Msg{
+		{Topic: s.topics.Image, Msg: rosiface.Image(h, f.RGB, f.W, f.H)},
+		{Topic: s.topics.CameraInfo, Msg: rosiface.CameraInfo(h, f.W, f.H, f.Fovy)},
+	}
 }
 
 // Messages builds the current state's messages with frame f (nil: none), all stamped

@@ -22,10 +22,10 @@ func (a *app) simDemoCmd() *cobra.Command {
 		camera   string
 	)
 	c := &cobra.Command{
-		Use:   "demo",
-		Short: "Scripted rollouts of a few tasks, a rendered frame of each, and a success table",
+		Use:     "demo",
+		Short:   "Scripted rollouts of a few tasks, a rendered frame of each, and a success table",
 		Example: `  robodistill sim demo --out out/sim-demo`,
-		Args:  cobra.NoArgs,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := os.MkdirAll(out, 0o755); err != nil {
 				return err

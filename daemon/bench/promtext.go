@@ -301,6 +301,9 @@ type Estimate struct {
 // bucket i spans (lower(i), upper(i)].
 func (h Histogram) lower(i int) float64 {
 	if i == 0 {
+		if len(h.Bounds) == 0 {
+			return 0 // only the +Inf bucket
+		}
 		return math.Min(0, h.Bounds[0])
 	}
 	return h.Bounds[i-1]

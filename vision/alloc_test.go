@@ -22,3 +22,16 @@ func TestZeroAllocs(t *testing.T) {
 		}
 	}
 }
+
+// ProcessBytes allocates nothing once its scratch exists.
+func TestProcessBytesZeroAllocs(t *testing.T) {
+	p := mustNew(t, DefaultConfig())
+	b := make([]byte, p.Len())
+	img := frame("rgb8", 160, 120, 0, 1)
+	if err := p.ProcessBytes(img, b); err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(20, func() { _ = p.ProcessBytes(img, b) }); n != 0 {
+		t.Errorf("ProcessBytes: %v allocations per call in steady state", n)
+	}
+}

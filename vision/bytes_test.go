@@ -53,9 +53,4 @@ func TestProcessBytesNormalize(t *testing.T) {
 	if err := p.ProcessBytes(ImageView{Encoding: "yuv", Width: 2, Height: 2, Step: 6, Data: make([]byte, 12)}, make([]byte, p.Len())); err == nil {
 		t.Error("an unknown encoding was accepted")
 	}
-	b := make([]byte, p.Len())
-	img := frame("rgb8", 160, 120, 0, 1)
-	if n := testing.AllocsPerRun(20, func() { _ = p.ProcessBytes(img, b) }); n != 0 {
-		t.Errorf("ProcessBytes: %v allocations per call in steady state", n)
-	}
 }

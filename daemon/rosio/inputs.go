@@ -83,21 +83,28 @@ type estopSlot struct {
 	v   Estop
 }
 
-// jointSlot and imageSlot decode into spare under wmu (callbacks of one topic do not
-// overlap, but a rebuilt subscriber after a master restart must not race an old one),
-// then swap spare and cur under vmu, so a reader holds vmu only while copying.
-type jointSlot struct {
+// bufSlot is the slot of an input with buffers (joint states, images): a callback
+// decodes into spare under wmu (callbacks of one topic do not overlap, but a rebuilt
+// subscriber after a master restart must not race an old one), then swap exchanges spare
+// and cur under vmu, so a reader holds vmu only while copying.
+type bufSlot[T any] struct {
 	meta
 	wmu        sync.Mutex
 	vmu        sync.Mutex
-	cur, spare Joints
+	cur, spare T
 }
 
-type imageSlot struct {
-	meta
-	wmu        sync.Mutex
-	vmu        sync.Mutex
-	cur, spare Frame
+type (
+	jointSlot = bufSlot[Joints]
+	imageSlot = bufSlot[Frame]
+)
+
+// swap publishes the value decoded into spare; the caller holds wmu.
+func (s *bufSlot[T]) swap() {
+	s.vmu.Lock()
+	s.cur, s.spare = s.spare, s.cur
+	s.vmu.Unlock()
+	s.received.Add(1)
 }
 
 // NewInputs validates cfg and declares its subscriptions on node. Values arrive once the
@@ -270,10 +277,7 @@ func (in *Inputs) onImage(m *sensor_msgs.Image) {
 		in.bad(&s.meta, now, err)
 		return
 	}
-	s.vmu.Lock()
-	s.cur, s.spare = s.spare, s.cur
-	s.vmu.Unlock()
-	s.received.Add(1)
+	s.swap()
 }
 
 func (in *Inputs) onJoints(m *sensor_msgs.JointState) {
@@ -285,10 +289,7 @@ func (in *Inputs) onJoints(m *sensor_msgs.JointState) {
 		in.bad(&s.meta, now, err)
 		return
 	}
-	s.vmu.Lock()
-	s.cur, s.spare = s.spare, s.cur
-	s.vmu.Unlock()
-	s.received.Add(1)
+	s.swap()
 }
 
 func (in *Inputs) onEEPose(m *geometry_msgs.PoseStamped) { in.onPose(&in.ee, m) }

@@ -24,9 +24,30 @@ type Config struct {
 	// Window is how many of the latest lateness and compute samples Snapshot computes
 	// exact quantiles over.
 	Window int `yaml:"window"`
+	// Priority, when 1–99, runs the loop's thread under SCHED_FIFO at that priority, so
+	// that no ordinary process on the machine delays its wake-ups or its steps. 0 leaves
+	// the thread's scheduling alone. Failing to get it (no CAP_SYS_NICE or RLIMIT_RTPRIO)
+	// does not stop the loop; Scheduled learns the outcome.
+	Priority int `yaml:"realtime_priority"`
+	// Scheduled, if set, is called once from Run's thread before the first step, with
+	// the scheduling the thread got.
+	Scheduled func(Scheduling) `yaml:"-"`
 }
 
-// Defaults returns the daemon's loop: 50 Hz, 200 µs spin, a window of 1024 cycles.
+// Scheduling is the loop thread's scheduling, as Run set it up.
+type Scheduling struct {
+	// Priority is the SCHED_FIFO priority the thread runs at; 0 is the ordinary
+	// time-sharing scheduler.
+	Priority int
+	// Err is why the requested priority could not be set; nil if it was or none was asked.
+	Err error
+}
+
+// MaxPriority is the highest SCHED_FIFO priority Config accepts.
+const MaxPriority = 99
+
+// Defaults returns the daemon's loop: 50 Hz, 200 µs spin, a window of 1024 cycles, the
+// ordinary scheduler.
 func Defaults() Config {
 	return Config{Rate: 50, Spin: 200 * time.Microsecond, Window: 1024}
 }
@@ -41,6 +62,9 @@ func (c Config) Validate() error {
 	}
 	if c.Window < 1 || c.Window > 1<<20 {
 		errs = append(errs, fmt.Errorf("loop.window: must be 1 to %d, got %d", 1<<20, c.Window))
+	}
+	if c.Priority < 0 || c.Priority > MaxPriority {
+		errs = append(errs, fmt.Errorf("loop.realtime_priority: must be 0 (ordinary scheduling) to %d, got %d", MaxPriority, c.Priority))
 	}
 	return errors.Join(errs...)
 }
@@ -57,8 +81,9 @@ type Clock interface {
 	SleepUntil(t time.Time)
 }
 
-// RealClock is the system's monotonic clock. SleepUntil sleeps until Spin before t and
-// busy-waits the rest, because time.Sleep wakes up to a few hundred µs late.
+// RealClock is the system's monotonic clock. SleepUntil blocks the calling thread until
+// Spin before t (on Linux with clock_nanosleep, which a realtime thread wakes from within
+// tens of µs; time.Sleep wakes a few hundred µs late) and busy-waits the rest.
 type RealClock struct {
 	Spin time.Duration
 }
@@ -69,7 +94,7 @@ func (RealClock) Now() time.Time { return time.Now() }
 // SleepUntil sleeps until c.Spin before t, then spins until t.
 func (c RealClock) SleepUntil(t time.Time) {
 	if d := time.Until(t) - c.Spin; d > 0 {
-		time.Sleep(d)
+		sleep(d)
 	}
 	for time.Now().Before(t) {
 	}
@@ -92,6 +117,8 @@ type Tick struct {
 type Loop struct {
 	period  time.Duration
 	clock   Clock
+	prio    int
+	sched   func(Scheduling)
 	running atomic.Bool
 	stats   stats
 }
@@ -104,7 +131,7 @@ func New(cfg Config, clock Clock) (*Loop, error) {
 	if clock == nil {
 		clock = RealClock{Spin: cfg.Spin}
 	}
-	l := &Loop{period: cfg.Period(), clock: clock}
+	l := &Loop{period: cfg.Period(), clock: clock, prio: cfg.Priority, sched: cfg.Scheduled}
 	l.stats.init(cfg.Window)
 	return l, nil
 }
@@ -116,7 +143,8 @@ func (l *Loop) Period() time.Duration { return l.period }
 // progress, so a watchdog fed from it stops being fed when a step hangs.
 func (l *Loop) Progress() uint64 { return l.stats.cycles.Load() }
 
-// Run calls step once per period on a locked OS thread until ctx is cancelled, and then
+// Run calls step once per period on a locked OS thread (under SCHED_FIFO when
+// Config.Priority asks for it, restored on return) until ctx is cancelled, and then
 // returns nil. Deadlines are absolute, start + k·period, so lateness does not accumulate.
 // A step that ends after the next deadline makes the loop skip every deadline that has
 // passed: they count as overruns, and the loop waits for the first deadline still ahead
@@ -128,7 +156,22 @@ func (l *Loop) Run(ctx context.Context, step func(Tick)) error {
 	}
 	defer l.running.Store(false)
 	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	sched := Scheduling{}
+	if l.prio > 0 {
+		if sched.Err = setRealtime(l.prio); sched.Err == nil {
+			sched.Priority = l.prio
+		}
+	}
+	defer func() {
+		// A thread that keeps realtime scheduling must not go back to the runtime's pool:
+		// left locked, it ends with Run's goroutine.
+		if sched.Priority == 0 || clearRealtime() == nil {
+			runtime.UnlockOSThread()
+		}
+	}()
+	if l.sched != nil {
+		l.sched(sched)
+	}
 
 	done := ctx.Done()
 	c := cursor{start: l.clock.Now()}

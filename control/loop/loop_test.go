@@ -398,3 +398,42 @@ func TestHistogram(t *testing.T) {
 		t.Error("empty window max")
 	}
 }
+
+// TestRealtime runs the real loop with a SCHED_FIFO priority. Where the process may not
+// have one (no CAP_SYS_NICE, RLIMIT_RTPRIO 0) the loop must still run and say why.
+func TestRealtime(t *testing.T) {
+	var got []loop.Scheduling
+	l, err := loop.New(loop.Config{Rate: 1000, Window: 16, Priority: 10, Scheduled: func(s loop.Scheduling) { got = append(got, s) }}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	n := 0
+	var policy, prio uint32
+	if err := l.Run(ctx, func(loop.Tick) {
+		if n++; n == 1 {
+			policy, prio = threadScheduling(t)
+		}
+		if n == 10 {
+			cancel()
+		}
+	}); err != nil || n != 10 {
+		t.Fatalf("Run = %v after %d steps", err, n)
+	}
+	if len(got) != 1 {
+		t.Fatalf("Scheduled called %d times", len(got))
+	}
+	s := got[0]
+	switch {
+	case s.Err == nil && (s.Priority != 10 || policy != 1 || prio != 10):
+		t.Errorf("scheduling %+v, thread policy %d priority %d; want SCHED_FIFO (1) at 10", s, policy, prio)
+	case s.Err != nil && (s.Priority != 0 || policy == 1 || !strings.Contains(s.Err.Error(), "RLIMIT_RTPRIO")):
+		t.Errorf("scheduling %+v, thread policy %d", s, policy)
+	case s.Err != nil:
+		t.Logf("no realtime scheduling here: %v", s.Err)
+	}
+	if _, err := loop.New(loop.Config{Rate: 50, Window: 1, Priority: 100}, nil); err == nil || !strings.Contains(err.Error(), "loop.realtime_priority") {
+		t.Errorf("priority 100: %v", err)
+	}
+}

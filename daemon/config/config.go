@@ -22,6 +22,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"robodistill/control/loop"
 )
 
 // Version is the only configuration version this build reads.
@@ -66,6 +68,11 @@ type Loop struct {
 	// SpinUS is how many microseconds before each tick the loop stops sleeping and spins,
 	// trading CPU for less wake-up jitter. 0 sleeps all the way.
 	SpinUS int `yaml:"spin_us"`
+	// RealtimePriority runs the control thread (only it) under SCHED_FIFO at this
+	// priority, 1–99, ahead of every ordinary process; 0 does not ask. It needs
+	// CAP_SYS_NICE or an RLIMIT_RTPRIO of at least this much (robodistilld.service sets
+	// LimitRTPRIO=); without either the daemon warns and runs on the ordinary scheduler.
+	RealtimePriority int `yaml:"realtime_priority"`
 }
 
 // Period is one control period, 1/RateHz.
@@ -233,7 +240,7 @@ func Default() Config {
 	return Config{
 		Version: Version,
 		ROS:     rosFromEnv(os.Getenv),
-		Loop:    Loop{RateHz: 50, SpinUS: 0},
+		Loop:    Loop{RateHz: 50, SpinUS: 0, RealtimePriority: 50},
 		Models: Models{
 			Reward: "/var/lib/robodistill/models/reward.onnx",
 			Policy: "/var/lib/robodistill/models/policy.onnx",
@@ -438,6 +445,9 @@ func (l Loop) validate(v *validator) {
 	}
 	if p := l.Period(); l.SpinUS < 0 || l.Spin() >= p {
 		v.add("loop.spin_us", "must be 0 or more and less than one period (%d µs at %d Hz), got %d", p.Microseconds(), l.RateHz, l.SpinUS)
+	}
+	if l.RealtimePriority < 0 || l.RealtimePriority > loop.MaxPriority {
+		v.add("loop.realtime_priority", "must be 0 (ordinary scheduling) to %d (SCHED_FIFO), got %d", loop.MaxPriority, l.RealtimePriority)
 	}
 }
 

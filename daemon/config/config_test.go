@@ -113,7 +113,7 @@ func TestParseValues(t *testing.T) {
 	clearROSEnv(t)
 	in := withModels(t, `version: 1
 ros: {master_uri: "http://10.0.0.1:11311", node: arm_daemon, namespace: /cell2, host: 10.0.0.2}
-loop: {rate_hz: 100, spin_us: 300}
+loop: {rate_hz: 100, spin_us: 300, realtime_priority: 0}
 vision: {camera_width: 640, camera_height: 480, camera_encoding: bgr8}
 topics: {image: /usb_cam/image_raw}
 safety:
@@ -136,7 +136,7 @@ logging: {format: json, level: debug}
 	want := Default()
 	want.Models.Reward, want.Models.Policy = testModels(t)
 	want.ROS = ROS{MasterURI: "http://10.0.0.1:11311", Node: "arm_daemon", Namespace: "/cell2", Host: "10.0.0.2"}
-	want.Loop = Loop{RateHz: 100, SpinUS: 300}
+	want.Loop = Loop{RateHz: 100, SpinUS: 300, RealtimePriority: 0}
 	want.Vision = Vision{CameraWidth: 640, CameraHeight: 480, CameraEncoding: "bgr8"}
 	want.Topics.Image = "/usb_cam/image_raw"
 	want.Safety = Safety{

@@ -28,13 +28,13 @@ func TestParseErrors(t *testing.T) {
 
 		// Keys.
 		{"unknown top", "version: 1\nlooop: {}\n", `line 2: looop: unknown key (top-level keys: version, ros, loop, models, vision, topics, safety, log, http, logging)`},
-		{"unknown nested", "version: 1\nloop:\n  rat_hz: 5\n", `line 3: loop.rat_hz: unknown key (loop has: rate_hz, spin_us)`},
+		{"unknown nested", "version: 1\nloop:\n  rat_hz: 5\n", `line 3: loop.rat_hz: unknown key (loop has: rate_hz, spin_us, realtime_priority)`},
 		{"unknown deep", "version: 1\nsafety:\n  workspace:\n    minimum: [0, 0, 0]\n", `line 4: safety.workspace.minimum: unknown key (safety.workspace has: min, max)`},
 		{"duplicate", "version: 1\nloop:\n  rate_hz: 50\n  rate_hz: 60\n", `line 4: loop.rate_hz: duplicate key (first on line 3)`},
 		{"merge key", "version: 1\nbase: &b {rate_hz: 20}\nloop:\n  <<: *b\n", "line 2: base: unknown key (top-level keys: version, ros, loop, models, vision, topics, safety, log, http, logging)\n" +
-			"line 4: loop.<<: unknown key (loop has: rate_hz, spin_us)"},
+			"line 4: loop.<<: unknown key (loop has: rate_hz, spin_us, realtime_priority)"},
 		{"list key", "version: 1\n? [a]\n: 1\n", `line 2: keys must be names, got a list of 1`},
-		{"section scalar", "version: 1\nloop: 50\n", `line 2: loop: want a mapping of keys (rate_hz, spin_us), got 50`},
+		{"section scalar", "version: 1\nloop: 50\n", `line 2: loop: want a mapping of keys (rate_hz, spin_us, realtime_priority), got 50`},
 
 		// Types.
 		{"int from float", "version: 1\nloop:\n  rate_hz: 1.5\n", `line 3: loop.rate_hz: want an integer, got 1.5`},
@@ -56,6 +56,7 @@ func TestParseErrors(t *testing.T) {
 		// Values (Validate), with the line of the key.
 		{"rate 0", "version: 1\nloop:\n  rate_hz: 0\n", `line 3: loop.rate_hz: must be 1 to 1000, got 0`},
 		{"spin too long", "version: 1\nloop:\n  spin_us: 20000\n", `line 3: loop.spin_us: must be 0 or more and less than one period (20000 µs at 50 Hz), got 20000`},
+		{"priority", "version: 1\nloop: {realtime_priority: 100}\n", `line 2: loop.realtime_priority: must be 0 (ordinary scheduling) to 99 (SCHED_FIFO), got 100`},
 		{"spin negative", "version: 1\nloop: {spin_us: -1}\n", `line 2: loop.spin_us: must be 0 or more and less than one period (20000 µs at 50 Hz), got -1`},
 		{"master uri", "version: 1\nros:\n  master_uri: ftp://master/\n", `line 3: ros.master_uri: "ftp://master/": want http://HOST:PORT/ (the default comes from $ROS_MASTER_URI)`},
 		{"master port", "version: 1\nros:\n  master_uri: http://master:99999/\n", `line 3: ros.master_uri: "http://master:99999/": port "99999" is not 1 to 65535 (the default comes from $ROS_MASTER_URI)`},

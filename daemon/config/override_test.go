@@ -30,7 +30,7 @@ func TestApplyOverrides(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := base
-	want.Loop = Loop{RateHz: 100, SpinUS: 200}
+	want.Loop = Loop{RateHz: 100, SpinUS: 200, RealtimePriority: 50}
 	want.Models.Policy = p
 	want.Models.Watch = true
 	want.Safety.MaxDelta[3] = 1
@@ -59,13 +59,13 @@ func TestApplyOverridesErrors(t *testing.T) {
 	for _, tc := range []struct{ set, want string }{
 		{"loop.rate_hz", `override "loop.rate_hz": want KEY=VALUE, e.g. loop.rate_hz=100`},
 		{"=5", `override "=5": want KEY=VALUE, e.g. loop.rate_hz=100`},
-		{"loop.rat_hz=5", `override "loop.rat_hz=5": loop.rat_hz: unknown key (loop has: rate_hz, spin_us)`},
+		{"loop.rat_hz=5", `override "loop.rat_hz=5": loop.rat_hz: unknown key (loop has: rate_hz, spin_us, realtime_priority)`},
 		{"lop.rate_hz=5", `override "lop.rate_hz=5": lop: unknown key (top-level keys: version, ros, loop, models, vision, topics, safety, log, http, logging)`},
 		{"loop.rate_hz.x=5", `override "loop.rate_hz.x=5": loop.rate_hz: has no keys below it (not a section)`},
 		{"loop.rate_hz=fast", `override "loop.rate_hz=fast": loop.rate_hz: want an integer, got "fast"`},
 		{"loop.rate_hz=", `override "loop.rate_hz=": loop.rate_hz: want an integer, got ""`},
 		{"loop.rate_hz=0", `loop.rate_hz: must be 1 to 1000, got 0`},
-		{"loop={rate: 5}", `override "loop={rate: 5}": loop.rate: unknown key (loop has: rate_hz, spin_us)`},
+		{"loop={rate: 5}", `override "loop={rate: 5}": loop.rate: unknown key (loop has: rate_hz, spin_us, realtime_priority)`},
 		{"safety.max_delta[4]=1", `override "safety.max_delta[4]=1": safety.max_delta: index 4 out of range: it has 4 numbers`},
 		{"safety.max_delta[x]=1", `override "safety.max_delta[x]=1": safety.max_delta: bad index in "max_delta[x]": want max_delta[N]`},
 		{"loop.rate_hz[0]=1", `override "loop.rate_hz[0]=1": loop.rate_hz: is not a list`},
@@ -95,7 +95,7 @@ func TestOverridePathsMatchSchema(t *testing.T) {
 	c.Models.Reward, c.Models.Policy = testModels(t)
 	values := map[string]string{
 		"ros.master_uri": "http://localhost:11311/", "ros.node": "robodistilld", "ros.namespace": "/", "ros.host": "",
-		"loop.rate_hz": "50", "loop.spin_us": "0",
+		"loop.rate_hz": "50", "loop.spin_us": "0", "loop.realtime_priority": "50",
 		"models.reward": c.Models.Reward, "models.policy": c.Models.Policy, "models.watch": "false",
 		"vision.camera_width": "0", "vision.camera_height": "0", "vision.camera_encoding": "",
 		"topics.image": "camera/image_raw", "topics.camera_info": "camera/camera_info", "topics.ee_pose": "arm/ee_pose",

@@ -42,7 +42,7 @@ func TestBinaryExitCodes(t *testing.T) {
 		{"unknown flag", []string{"--confg", conf}, 2, "unknown flag: --confg"},
 		{"stray argument", []string{"--config", conf, "run"}, 2, `unexpected arguments ["run"]`},
 		{"missing file", []string{"--config", filepath.Join(dir, "nope.yaml")}, 2, "no such file"},
-		{"unknown key", []string{"--config", bad}, 2, "line 6: loop.rat_hz: unknown key (loop has: rate_hz, spin_us)"},
+		{"unknown key", []string{"--config", bad}, 2, "line 6: loop.rat_hz: unknown key (loop has: rate_hz, spin_us, realtime_priority)"},
 		{"bad override", []string{"--config", conf, "--set", "loop.rate_hz=0"}, 2, "loop.rate_hz"},
 		{"bad log level", []string{"--config", conf, "--log-level", "loud"}, 2, "logging.level"},
 		{"policy at another rate", []string{"--config", conf, "--set", "models.policy=" + slow, "--log-format", "console"}, 3,

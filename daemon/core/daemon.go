@@ -235,7 +235,8 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("core: safety: %w", err)
 	}
-	lp, err := loop.New(loop.Config{Rate: float64(cfg.Loop.RateHz), Spin: cfg.Loop.Spin(), Window: loopWindow}, nil)
+	lp, err := loop.New(loop.Config{Rate: float64(cfg.Loop.RateHz), Spin: cfg.Loop.Spin(), Window: loopWindow,
+		Priority: cfg.Loop.RealtimePriority, Scheduled: d.scheduled}, nil)
 	if err != nil {
 		return fmt.Errorf("core: loop: %w", err)
 	}
@@ -566,4 +567,16 @@ func safetyConfig(cfg config.Config, scale float64) safety.Config {
 	return safety.Config{ActionLow: s.Action.Low, ActionHigh: s.Action.High,
 		WorkspaceMin: s.Workspace.Min, WorkspaceMax: s.Workspace.Max, Scale: scale,
 		MaxDelta: s.MaxDelta, CameraMaxAge: s.CameraMaxAge, StateMaxAge: s.StateMaxAge, StopAfter: s.StopAfter}
+}
+
+// scheduled reports the control thread's scheduling, once, from that thread before its
+// first cycle.
+func (d *Daemon) scheduled(s loop.Scheduling) {
+	d.metrics.SetRealtimePriority(s.Priority)
+	switch {
+	case s.Err != nil:
+		d.log.Warn("control thread on the ordinary scheduler: realtime priority refused", zap.Error(s.Err))
+	case s.Priority > 0:
+		d.log.Info("control thread under SCHED_FIFO", zap.Int("priority", s.Priority))
+	}
 }

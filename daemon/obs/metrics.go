@@ -44,6 +44,7 @@ type Metrics struct {
 
 	lateness, compute, camToCmd prometheus.Histogram
 	cycles, overruns, logDrops  prometheus.Counter
+	realtime                    prometheus.Gauge
 	transitions                 []prometheus.Counter // by reason; the last is "other"
 
 	states []string
@@ -59,11 +60,14 @@ type Metrics struct {
 	models    map[string]ModelInfo // by kind
 }
 
-// Loop-timing buckets: 50 µs to about 100 ms, doubling; a 50 Hz period is 20 ms.
-var timingBuckets = prometheus.ExponentialBuckets(50e-6, 2, 12)
+// Loop-timing buckets, 25 µs to 100 ms, with edges at the loop's goals (lateness p99
+// ≤ 1 ms, compute p99 ≤ 3 ms) and at the periods of 50 to 500 Hz, so that a quantile
+// read against a goal is not interpolated across it.
+var timingBuckets = []float64{25e-6, 50e-6, 100e-6, 200e-6, 300e-6, 500e-6, 1e-3, 2e-3, 3e-3, 5e-3, 10e-3, 20e-3, 50e-3, 100e-3}
 
-// Camera-to-command buckets: 5 ms to about 1.3 s.
-var latencyBuckets = prometheus.ExponentialBuckets(0.005, 1.65, 12)
+// Camera-to-command buckets: 1 ms to 1 s, with edges at 5 ms (the goal) and at the
+// periods of 30 and 50 Hz.
+var latencyBuckets = []float64{1e-3, 2e-3, 3e-3, 5e-3, 10e-3, 15e-3, 20e-3, 33e-3, 50e-3, 100e-3, 200e-3, 500e-3, 1}
 
 // NewMetrics registers the daemon's metrics, and the Go runtime and process collectors,
 // on a new registry.
@@ -95,7 +99,7 @@ func NewMetrics(o MetricsOptions) (*Metrics, error) {
 		}),
 		camToCmd: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: Namespace, Name: "camera_to_command_seconds",
-			Help:    "Age of the camera frame a command was computed from, at the time the command was sent.",
+			Help:    "Once per camera frame: from its receipt to the first command sent after the cycle that used it.",
 			Buckets: latencyBuckets,
 		}),
 		cycles: prometheus.NewCounter(prometheus.CounterOpts{
@@ -105,6 +109,10 @@ func NewMetrics(o MetricsOptions) (*Metrics, error) {
 		overruns: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "loop_overruns_total",
 			Help: "Control cycles that did not finish within their period.",
+		}),
+		realtime: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "loop_realtime_priority",
+			Help: "SCHED_FIFO priority of the control thread; 0: ordinary scheduling.",
 		}),
 		logDrops: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "transition_log_drops_total",
@@ -123,7 +131,7 @@ func NewMetrics(o MetricsOptions) (*Metrics, error) {
 		m.transitions = append(m.transitions, transitions.WithLabelValues(r)) // every series exists from the start
 	}
 	for _, c := range []prometheus.Collector{
-		m.lateness, m.compute, m.camToCmd, m.cycles, m.overruns, m.logDrops, m.modelInfo, transitions,
+		m.lateness, m.compute, m.camToCmd, m.cycles, m.overruns, m.realtime, m.logDrops, m.modelInfo, transitions,
 		safetyStateCollector{m},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -171,7 +179,11 @@ func (m *Metrics) ObserveCycle(finished time.Time, lateness, compute time.Durati
 	m.cycled.Store(true)
 }
 
-// ObserveCameraToCommand records the age of the frame a sent command was computed from.
+// SetRealtimePriority records the control thread's SCHED_FIFO priority (0: none).
+func (m *Metrics) SetRealtimePriority(p int) { m.realtime.Set(float64(p)) }
+
+// ObserveCameraToCommand records, once per camera frame, the time from its receipt to the
+// first command sent after the cycle that used it.
 // It does not allocate.
 func (m *Metrics) ObserveCameraToCommand(d time.Duration) { m.camToCmd.Observe(d.Seconds()) }
 

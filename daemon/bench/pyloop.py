@@ -16,8 +16,8 @@ mode. Each model's manifest golden check (the lattice-v1 input) must pass, so th
 are the same as the daemon's.
 
 It measures, like the daemon's metrics: wake lateness (wake - deadline), cycle compute
-(wake -> command sent), camera-to-command latency (command sent - receive time of the
-frame the cycle used), overruns (cycles that finished after the next deadline; missed
+(wake -> command sent), camera-to-command latency (once per camera frame: the first
+command sent after the frame was used, minus the frame's receive time), overruns (cycles that finished after the next deadline; missed
 deadlines are skipped, not caught up), RSS (VmRSS) at the start and end of the window,
 and prints one JSON line on stdout. Progress and problems go to stderr.
 
@@ -387,6 +387,7 @@ def main(argv):
     last_frame = None  # the Image message whose reward we have
     reward = float("nan")
     cam_at = 0.0
+    fresh = False  # the frame at cam_at has not been in a sent command yet
     grip = 0.0
     lat, comp, c2c = [], [], []
     overruns = cycles = reward_runs = 0
@@ -422,7 +423,7 @@ def main(argv):
             x = torch.from_numpy(pre(img)).unsqueeze(0)
             vals = [published(norm, net(x).item()) for net, norm in rewards]
             reward = sum(vals) / len(vals)
-            last_frame, cam_at = img, img_at
+            last_frame, cam_at, fresh = img, img_at, True
             reward_runs += measuring
         # Observation.
         cur = [0.0] * 18
@@ -470,6 +471,7 @@ def main(argv):
             pub_rew.publish(Float32(reward))
         end = time.monotonic()
 
+        fresh = False
         nxt = k + 1
         over = end - (start + nxt * period)
         if over > 0:
@@ -478,7 +480,8 @@ def main(argv):
             cycles += 1
             lat.append((woke - dl) * 1000)
             comp.append((end - woke) * 1000)
-            c2c.append((sent - cam_at) * 1000)
+            if fresh:
+                c2c.append((sent - cam_at) * 1000)
             if end > dl + period:
                 overruns += 1
         k = nxt

@@ -101,6 +101,7 @@ type controller struct {
 	// Camera and reward.
 	lastFrame   time.Time // receive time of the last frame looked at
 	camStamp    time.Time // receive time of the last frame accepted (safety's camera stamp)
+	camUnsent   bool      // no command has been sent since the frame at camStamp was accepted
 	reward      float32
 	rewardValid bool
 
@@ -201,8 +202,9 @@ func (c *controller) step(t loop.Tick) {
 	} else if !c.safetyRetry.IsZero() && !now.Before(c.safetyRetry) {
 		c.publishSafety(out.State, now)
 	}
-	if cmdErr == nil && !c.camStamp.IsZero() {
+	if cmdErr == nil && c.camUnsent {
 		c.metrics.ObserveCameraToCommand(sent.Sub(c.camStamp))
+		c.camUnsent = false
 	}
 
 	if c.rec != nil && haveFrame {
@@ -230,7 +232,7 @@ func (c *controller) newFrame(m *models) {
 		c.hot.Warn("camera frame refused by the preprocessor", zap.Error(err))
 		return
 	}
-	c.camStamp = f.Stamp.Received
+	c.camStamp, c.camUnsent = f.Stamp.Received, true
 	mean, _, err := m.reward.Run(m.tensor)
 	if err != nil {
 		c.rewardValid = false

@@ -119,7 +119,7 @@ func TestDaemonWithSimBridge(t *testing.T) {
 							le5 = float64(b.GetCumulativeCount()) / float64(h.GetSampleCount())
 						}
 					}
-					t.Logf("camera-to-command: mean %.2f ms over %d commands, %.0f%% within 5 ms",
+					t.Logf("camera-to-command: mean %.2f ms over %d frames, %.0f%% within 5 ms",
 						1e3*h.GetSampleSum()/float64(h.GetSampleCount()), h.GetSampleCount(), 100*le5)
 				}
 			}

@@ -244,8 +244,16 @@ func (a *app) runDemo(ctx context.Context, df *demoFlags) error {
 	}); err != nil {
 		return err
 	}
+	// The daemon runs the reward the policy was trained on: with online refinement, the
+	// refined ensemble written beside the policy.
+	robotReward := rewardPath
+	if refined := strings.TrimSuffix(policyPath, ".onnx") + ".reward.onnx"; df.every > 0 {
+		if _, err := os.Stat(refined); err == nil {
+			robotReward = refined
+		}
+	}
 	if err := timed("robot", false, func() error {
-		r, err := a.demoRobot(ctx, df, rewardPath, policyPath)
+		r, err := a.demoRobot(ctx, df, robotReward, policyPath)
 		sum.Robot = r
 		return err
 	}); err != nil {

@@ -595,6 +595,7 @@ func (h *harness) sweep(ctx context.Context, name string, run runFunc) (*Sweep, 
 		}
 		st.Cycles, st.AchievedHz, st.OverrunPct, st.Load = f.Cycles, f.AchievedHz, f.OverrunPct, f.Load.Mean
 		st.LatenessP99Ms, st.ComputeP99Ms, st.LatenessExact = f.Lateness.P99, f.Compute.P99, f.Lateness.Exact
+		st.CameraToCommandP99Ms = f.CameraToCommand.P99
 		st.Sustained = f.Cycles > 0 && f.OverrunPct <= 1 && f.Lateness.P99 <= 1000/float64(rate)
 		s.Steps = append(s.Steps, st)
 		if !st.Sustained {

@@ -151,10 +151,12 @@ type SweepStep struct {
 	OverrunPct    float64 `json:"overrun_pct"`
 	LatenessP99Ms float64 `json:"lateness_p99_ms"`
 	ComputeP99Ms  float64 `json:"compute_p99_ms"`
-	LatenessExact bool    `json:"lateness_exact"`
-	Load          float64 `json:"load"`
-	Sustained     bool    `json:"sustained"`
-	Error         string  `json:"error,omitempty"`
+	// CameraToCommandP99Ms is the camera-to-command p99 at this rate.
+	CameraToCommandP99Ms float64 `json:"camera_to_command_p99_ms"`
+	LatenessExact        bool    `json:"lateness_exact"`
+	Load                 float64 `json:"load"`
+	Sustained            bool    `json:"sustained"`
+	Error                string  `json:"error,omitempty"`
 }
 
 // BridgeFigures is the sim bridge's summary (its --json line) over the whole bench.
@@ -449,8 +451,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 			if st.LatenessExact {
 				approx = ""
 			}
-			fmt.Fprintf(w, "  %4d Hz: %-13s achieved %7.1f Hz, overruns %5.2f %%, lateness p99 %s%s (period %s), compute p99 %s%s, load %.1f\n",
-				st.RateHz, mark, st.AchievedHz, st.OverrunPct, approx, ms(st.LatenessP99Ms), ms(1000/float64(st.RateHz)), approx, ms(st.ComputeP99Ms), st.Load)
+			fmt.Fprintf(w, "  %4d Hz: %-13s achieved %7.1f Hz, overruns %5.2f %%, lateness p99 %s%s (period %s), compute p99 %s%s, camera-to-command p99 %s%s, load %.1f\n",
+				st.RateHz, mark, st.AchievedHz, st.OverrunPct, approx, ms(st.LatenessP99Ms), ms(1000/float64(st.RateHz)), approx, ms(st.ComputeP99Ms),
+				approx, ms(st.CameraToCommandP99Ms), st.Load)
 		}
 	}
 	notes := []string{

@@ -40,7 +40,7 @@ type demoFlags struct {
 	out, task, camera          string
 	episodes, pairs, size      int
 	steps, every, onlinePairs  int
-	hidden                     int
+	hidden, ensemble           int
 	robotEpisodes              int
 	seed                       uint64
 	lf                         labelFlags
@@ -59,7 +59,7 @@ func (a *app) demoCmd() *cobra.Command {
   1. collect      scripted-noise rollouts rendered at --size from --camera     episodes/
   2. label        --pairs pairs labelled by --labeler (the scripted oracle;      labels.jsonl
                   'vlm' asks an OpenAI-compatible endpoint, see 'label --help')
-  3. reward train a Bradley-Terry ensemble of 3 CNNs on the labelled frames     reward/
+  3. reward train a Bradley-Terry ensemble of --ensemble CNNs on the frames     reward/
   4. policy train SAC on the distilled reward, refined online every --every     policy/
                   steps with --online-pairs new labels of the replay buffer
   5. eval         the exported policy through the model runtime                 policy/eval.json
@@ -86,6 +86,7 @@ Every stage resumes: running the command again redoes only what did not finish.`
 	f.IntVar(&df.every, "every", 5000, "online reward: steps between refreshes (0: off)")
 	f.IntVar(&df.onlinePairs, "online-pairs", 500, "online reward: new labels per refresh")
 	f.IntVar(&df.hidden, "hidden", 256, "hidden width of actor and critics")
+	f.IntVar(&df.ensemble, "ensemble", 2, "reward ensemble size (one member per core trains at once)")
 	f.IntVar(&df.robotEpisodes, "robot-episodes", 5, "episodes the daemon runs on the simulated robot")
 	f.Uint64Var(&df.seed, "seed", 0, "seed of every stage")
 	f.DurationVar(&df.robotTimeout, "robot-timeout", 3*time.Minute, "give up on the robot stage after this long")
@@ -186,7 +187,7 @@ func (a *app) runDemo(ctx context.Context, df *demoFlags) error {
 			vis = `{"crop":` + df.crop + `}`
 		}
 		out, err := a.stage(ctx, df, "reward", "reward", "train", "--labels", labels, "--episodes", eps, "--out", rewardPath,
-			"--seed", seed, "--vision", vis, "--json")
+			"--seed", seed, "--vision", vis, "--ensemble", strconv.Itoa(df.ensemble), "--json")
 		if err != nil {
 			return err
 		}
@@ -207,7 +208,7 @@ func (a *app) runDemo(ctx context.Context, df *demoFlags) error {
 	if err := timed("policy", err == nil, func() error {
 		args := []string{"policy", "train", "--task", df.task, "--reward", rewardPath, "--frame-size", strconv.Itoa(df.size),
 			"--camera", df.camera, "--steps", strconv.Itoa(df.steps), "--seed", seed, "--rate", "50", "--hidden", strconv.Itoa(df.hidden),
-			"--eval-every", "5000", "--out", policyPath, "--json"}
+			"--eval-every", "10000", "--out", policyPath, "--json"}
 		if df.every > 0 {
 			args = append(append(args, "--online-every", strconv.Itoa(df.every), "--online-pairs", strconv.Itoa(df.onlinePairs)),
 				labelerArgs("online-")...)

@@ -75,7 +75,7 @@ func oracle(label.Source) (label.Labeler, error) {
 func onlineConfig(t *testing.T, path string, sampler string) (Config, *Online) {
 	t.Helper()
 	cfg := smallConfig()
-	cfg.NewEnv, cfg.FrameSize, cfg.Envs, cfg.Steps, cfg.Buffer = newPointMassView, viewSize, 2, 600, 600
+	cfg.NewEnv, cfg.FrameSize, cfg.Envs, cfg.Steps, cfg.Buffer = newPointMassView, viewSize, 2, 700, 700
 	o, err := NewOnline(path, cfg.Envs, cfg.Buffer, OnlineConfig{Every: 200, Pairs: 60, Sampler: sampler, Candidates: 4,
 		Train: reward.Config{Epochs: 4, Patience: 2, Batch: 16}, Seed: 5, NewLabeler: oracle})
 	if err != nil {
@@ -103,7 +103,7 @@ func TestOnlineReward(t *testing.T) {
 	}
 	st := o.Stats()
 	if len(st) != 3 {
-		t.Fatalf("%d refreshes, want 3 (steps 200, 400, 600)", len(st))
+		t.Fatalf("%d refreshes, want 3 (steps 200, 400, 600; none at the last step, 700)", len(st))
 	}
 	for _, s := range st {
 		t.Logf("step %d: %d labels (+%d), accuracy before %.2f, validation %.2f, disagreement %.3f, Pearson with the simulator %.3f, epochs %v",

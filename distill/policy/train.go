@@ -676,8 +676,9 @@ func (t *trainer) train(ctx context.Context) error {
 		t.envTime += time.Since(t0)
 
 		// The online reward refreshes before the updates that follow, so they learn
-		// from the relabelled buffer.
-		if t.learner != nil && crossed(prev, t.st.Step, t.learner.Every()) {
+		// from the relabelled buffer; not at the last step, where no update would learn
+		// from it and the saved reward would not be the one the policy was trained on.
+		if t.learner != nil && crossed(prev, t.st.Step, t.learner.Every()) && t.st.Step < cfg.Steps {
 			t1 := time.Now()
 			if err := t.learner.Refresh(ctx, t.st.Step, t.replay); err != nil {
 				return err

@@ -1,7 +1,7 @@
 // Package nn is a small neural-network library for the models robodistill trains and runs:
 // float32 tensors, layers (Linear, Conv2d via im2col, ReLU, Tanh, LayerNorm, Flatten,
-// Sequential), losses (Bradley-Terry on reward differences, MSE), Adam, deterministic
-// initialisation and parameter files.
+// SpatialSoftmax, Sequential), losses (Bradley-Terry on reward differences, MSE), Adam,
+// deterministic initialisation and parameter files.
 //
 // The forward kernels are the ones the model runtime executes on the robot, so the package
 // lives under control/ where the daemon may import it; training code imports the same

@@ -5,7 +5,9 @@ import "fmt"
 // FLOPs counts the floating-point operations of one forward pass of layer on an input of
 // shape in (with its batch dimension): two per multiply-add of Linear and Conv2d (plus
 // one per bias), one per element of ReLU and Tanh, eight per element of LayerNorm
-// (mean, variance, normalise, scale, shift). Flatten costs nothing. It is the figure
+// (mean, variance, normalise, scale, shift), eight per input element of SpatialSoftmax
+// (four for the softmax: maximum, exponential of the difference, sum, division; four for
+// the two multiply-adds of the expected coordinates). Flatten costs nothing. It is the figure
 // compared with a VLM query's cost, so it counts what the kernels compute, not memory
 // traffic.
 func FLOPs(layer Layer, in []int) (int64, error) {
@@ -38,6 +40,8 @@ func FLOPs(layer Layer, in []int) (int64, error) {
 			total += n
 		case *LayerNorm:
 			total += 8 * n
+		case *SpatialSoftmax:
+			total += 8 * int64(numel(shape))
 		case *Flatten:
 		default:
 			return nil, fmt.Errorf("FLOPs: unknown layer %T", l)

@@ -160,6 +160,8 @@ func TestShapeErrors(t *testing.T) {
 		{NewFlatten(), []int{5}, "flatten: input rank 1, want 2 to 8"},
 		{NewLayerNorm(8), []int{2, 7}, "layernorm: input shape [2 7], last dimension must be 8"},
 		{NewReLU(), []int{1, 2, 3, 4, 5}, "relu: input rank 5, want 1 to 4"},
+		{NewSpatialSoftmax(), []int{2, 8}, "spatialsoftmax: input shape [2 8], want [N C H W]"},
+		{NewSpatialSoftmax(), []int{1, 4, 0, 3}, "spatialsoftmax: input shape [1 4 0 3] has no channels or positions"},
 	}
 	for _, tc := range cases {
 		_, err := tc.l.OutShape(tc.in)

@@ -169,6 +169,8 @@ func (b *builder) layer(p string, l nn.Layer) error {
 		b.node(p, "Flatten", []string{b.value}, intAttr("axis", 1))
 	case *nn.LayerNorm:
 		return b.layerNorm(p, l)
+	case *nn.SpatialSoftmax:
+		return b.spatialSoftmax(p)
 	default:
 		return fmt.Errorf("no ONNX form for this layer")
 	}
@@ -207,6 +209,27 @@ func (b *builder) layerNorm(p string, l *nn.LayerNorm) error {
 	return nil
 }
 
+// spatialSoftmax writes SpatialSoftmax on [N, C, H, W] as
+//
+//	Reshape [0, C, H·W] → Softmax axis 2 → MatMul with the [H·W, 2] grid → Flatten axis 1
+//
+// giving [N, C, 2] flattened to [N, 2C]: each channel's x then y, the layer's order. The
+// grid is nn.SpatialGrid, the matrix the layer multiplies by. The reshape target's 0 copies
+// the batch dimension, so the graph takes any batch. axis 2 is the last axis of the 3-D
+// value: opset 13's Softmax normalises along that one axis, and the older definition
+// (flatten from the axis on) would give the same here. The layer's OutShape has checked
+// the input is [N, C, H, W].
+func (b *builder) spatialSoftmax(p string) error {
+	c, h, w := b.shape[1], b.shape[2], b.shape[3]
+	target := b.initInt64(p+"shape", []int64{0, int64(c), int64(h * w)})
+	grid := b.init(p+"grid", []int{h * w, 2}, nn.SpatialGrid(h, w))
+	b.node(p, "Reshape", []string{b.value, target})
+	b.node(p, "Softmax", []string{b.value}, intAttr("axis", 2))
+	b.node(p, "MatMul", []string{b.value, grid})
+	b.node(p, "Flatten", []string{b.value}, intAttr("axis", 1))
+	return nil
+}
+
 // node appends a node named after its layer and op ("3.MatMul", "3.MatMul_1", …) whose
 // output has the node's name, makes that output the current value and returns it.
 func (b *builder) node(p, op string, inputs []string, attrs ...Attribute) string {
@@ -239,6 +262,16 @@ func (b *builder) init(name string, shape []int, v []float32) string {
 		dims[i] = int64(d)
 	}
 	b.g.Initializers = append(b.g.Initializers, Tensor{Dims: dims, DataType: Float, Name: name, RawData: raw})
+	return name
+}
+
+// initInt64 adds a 1-D int64 initializer (a shape) with raw little-endian data.
+func (b *builder) initInt64(name string, v []int64) string {
+	raw := make([]byte, 8*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint64(raw[8*i:], uint64(x))
+	}
+	b.g.Initializers = append(b.g.Initializers, Tensor{Dims: []int64{int64(len(v))}, DataType: Int64, Name: name, RawData: raw})
 	return name
 }
 

@@ -572,7 +572,7 @@ const (
 // supported lists the op types of the native backend, sorted.
 var supported = []string{"Add", "AveragePool", "BatchNormalization", "Clip", "Concat", "Constant", "Conv", "Div",
 	"Elu", "Flatten", "Gemm", "GlobalAveragePool", "Identity", "LayerNormalization", "MatMul", "MaxPool", "Mul",
-	"Relu", "Reshape", "Sigmoid", "Slice", "Softplus", "Sqrt", "Sub", "Tanh"}
+	"Relu", "Reshape", "Sigmoid", "Slice", "Softmax", "Softplus", "Sqrt", "Sub", "Tanh"}
 
 // SupportedOps lists the op types the native backend runs (attribute limits are in
 // docs/runtime.md; a model outside them is refused with an *OpError).

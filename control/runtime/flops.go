@@ -3,8 +3,9 @@ package runtime
 // FLOPs counts the floating-point operations of one Run at batch 1, the way nn.FLOPs
 // counts a network: two per multiply-add of Conv, MatMul and Gemm (plus one per output
 // for a bias), one per output element of element-wise ops, eight per element of
-// LayerNormalization and BatchNormalization's four; reshaping ops cost nothing. It is
-// the figure set against a VLM query's cost per step.
+// LayerNormalization, BatchNormalization's four and Softmax's four (maximum, exponential
+// of the difference, sum, division, as nn.FLOPs counts SpatialSoftmax's softmax);
+// reshaping ops cost nothing. It is the figure set against a VLM query's cost per step.
 func (m *Model) FLOPs() int64 {
 	c := m.c
 	sh := make([]shape, len(m.shapes))
@@ -42,7 +43,7 @@ func (m *Model) FLOPs() int64 {
 		case "Flatten", "Reshape", "Identity", "Constant", "Concat", "Slice":
 		case "LayerNormalization":
 			total += 8 * n
-		case "BatchNormalization":
+		case "BatchNormalization", "Softmax":
 			total += 4 * n
 		default: // element-wise and pooling ops: one per output
 			total += n

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -93,6 +94,13 @@ func (r *gorgoniaRunner) run(in []float32, batch int, out []float32) (res []floa
 		return nil, fmt.Errorf("runtime: gorgonia: %w", err)
 	}
 	if err := r.graph.Run(); err != nil {
+		r.batch = 0 // the expression graph may be half-built: decode it again next time
+		// Gorgonia builds its expression graph on the first Run; an op it does not
+		// implement (MatMul on 3-D operands, …) is unsupported, as in the decoder.
+		var ni *onnxgo.ErrNotImplemented
+		if errors.As(err, &ni) {
+			return nil, fmt.Errorf("runtime: gorgonia: %w: %v", ErrUnsupported, err)
+		}
 		return nil, fmt.Errorf("runtime: gorgonia: %w", err)
 	}
 	outs, err := r.model.GetOutputTensors()

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -155,6 +156,9 @@ func (m *Model) selfCheck() error {
 	c, man := m.c, m.c.manifest
 	x := c.golden[:c.inSize]
 	y, err := m.Run(x, 1)
+	if errors.Is(err, ErrUnsupported) {
+		return err // the backend cannot run the graph (Gorgonia finds out on its first run)
+	}
 	if err != nil {
 		return fmt.Errorf("%w: golden input: %w", ErrSelfCheck, err)
 	}

@@ -34,6 +34,8 @@ func newKernel(cx *compiler, s *step, a attrs) (kernel, error) {
 		return newBatchNorm(cx, s, a)
 	case "LayerNormalization":
 		return newLayerNorm(cx, s, a)
+	case "Softmax":
+		return newSoftmax(cx, s, a)
 	case "Flatten":
 		return newFlatten(cx, s, a)
 	case "Reshape":

@@ -510,3 +510,61 @@ func (k *layerNorm) run(m *Model, s *step) {
 	y := st.ln.Forward(&st.x)
 	m.vals[s.out] = y.Data[:n]
 }
+
+// softmax is Softmax. From opset 13 it normalises along one axis (default −1); before 13
+// the input is seen as a matrix [d0·…·d(axis−1), d(axis)·…] and each row is normalised
+// (default axis 1). Both run nn.Softmax, the kernel of nn.SpatialSoftmax, row by row or
+// with the stride of the axis.
+type softmax struct {
+	axis   int64
+	legacy bool // opset < 13: flatten from axis on
+}
+
+func newSoftmax(cx *compiler, s *step, a attrs) (kernel, error) {
+	if err := a.check("axis"); err != nil {
+		return nil, err
+	}
+	if err := wantInputs(s, 1, 1); err != nil {
+		return nil, err
+	}
+	k := &softmax{legacy: cx.opset < 13}
+	def := int64(-1)
+	if k.legacy {
+		def = 1
+	}
+	var err error
+	if k.axis, err = a.int("axis", def); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+func (k *softmax) mode() mode { return modeBuffer }
+
+func (k *softmax) infer(sh []shape, s *step) (shape, error) {
+	x := sh[s.in[0]]
+	if _, ok := normAxis(k.axis, x.rank, false); !ok {
+		return shape{}, shapeErr("axis %d for input %v", k.axis, x)
+	}
+	return x, nil
+}
+
+func (k *softmax) run(m *Model, s *step) {
+	xs := &m.shapes[s.in[0]]
+	x, y := m.vals[s.in[0]], m.vals[s.out]
+	axis, _ := normAxis(k.axis, xs.rank, false)
+	if k.legacy {
+		n := xs.prod(axis, xs.rank)
+		for r := 0; r < len(y); r += n {
+			nn.Softmax(y[r:r+n], x[r:r+n], n, 1)
+		}
+		return
+	}
+	n, inner := xs.d[axis], xs.prod(axis+1, xs.rank)
+	block := n * inner
+	for o := 0; o < len(y); o += block {
+		for j := 0; j < inner; j++ {
+			nn.Softmax(y[o+j:o+block], x[o+j:o+block], n, inner)
+		}
+	}
+}

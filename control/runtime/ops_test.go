@@ -201,6 +201,34 @@ func opCases() []opCase {
 		{name: "LayerNormalization_axis1_nobias", g: graph{opset: 17, in: []int{3, 8}, out: []int{3, 8},
 			nodes: []onnxio.Node{node("LayerNormalization", "ln", []string{"x", "scale"}, "y", aInt("axis", 1), aFloat("epsilon", 1e-3))},
 			inits: []onnxio.Tensor{param("scale", 23, 0.5, 1.5, 3, 8)}}},
+		{name: "Softmax", g: graph{in: []int{3, 5}, out: []int{3, 5}, // axis −1 (the default)
+			nodes: []onnxio.Node{node("Mul", "scale", []string{"x", "four"}, "x4"), node("Softmax", "sm", []string{"x4"}, "y")},
+			inits: []onnxio.Tensor{four}},
+			goRef: func(x []float32, b int) []float32 {
+				y := timesFour(x)
+				for r := 0; r < len(y); r += 5 {
+					nn.Softmax(y[r:r+5], y[r:r+5], 5, 1)
+				}
+				return y
+			}},
+		{name: "Softmax_axis1", g: graph{in: []int{3, 4, 5}, out: []int{3, 4, 5}, // a middle axis: strided
+			nodes: []onnxio.Node{node("Mul", "scale", []string{"x", "four"}, "x4"), node("Softmax", "sm", []string{"x4"}, "y", aInt("axis", 1))},
+			inits: []onnxio.Tensor{four}}},
+		{name: "Softmax_opset11", g: graph{opset: 11, in: []int{3, 4, 5}, out: []int{3, 4, 5}, // axis 1: over 3·4·5 values
+			nodes: []onnxio.Node{node("Mul", "scale", []string{"x", "four"}, "x4"), node("Softmax", "sm", []string{"x4"}, "y")},
+			inits: []onnxio.Tensor{four}}},
+		{name: "SpatialSoftmax", g: graph{in: []int{3, 5, 6}, out: []int{6}, // the exporter's graph of nn.SpatialSoftmax
+			nodes: []onnxio.Node{
+				node("Mul", "scale", []string{"x", "four"}, "x4"),
+				node("Reshape", "rows", []string{"x4", "shape"}, "r"),
+				node("Softmax", "sm", []string{"r"}, "p", aInt("axis", 2)),
+				node("MatMul", "expect", []string{"p", "grid"}, "xy"),
+				node("Flatten", "flat", []string{"xy"}, "y", aInt("axis", 1)),
+			},
+			inits: []onnxio.Tensor{four, i64("shape", 0, 3, 30), f32("grid", []int64{30, 2}, nn.SpatialGrid(5, 6))}},
+			goRef: func(x []float32, b int) []float32 {
+				return nn.NewSpatialSoftmax().Forward(&nn.Tensor{Shape: []int{b, 3, 5, 6}, Data: timesFour(x)}).Data
+			}},
 		{name: "Identity", g: graph{in: []int{5}, out: []int{5},
 			nodes: []onnxio.Node{node("Identity", "id", []string{"x"}, "y")}}}, // the output aliases the input
 		{name: "Constant", g: graph{in: []int{2, 2}, out: []int{4},

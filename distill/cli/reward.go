@@ -147,7 +147,7 @@ there when run again with the same arguments.`,
 	f.IntVar(&o.Train.Patience, "patience", d.Patience, "stop after this many epochs without a better validation loss")
 	f.IntVar(&o.Train.Batch, "batch", d.Batch, "pairs per step")
 	f.IntVar(&o.Train.Hidden, "hidden", d.Hidden, "hidden layer width")
-	f.StringVar(&o.Train.Arch, "arch", d.Arch, "network: cnn2 (two convolutions) or cnn3 (three)")
+	f.StringVar(&o.Train.Arch, "arch", d.Arch, "network: cnn2 (two convolutions), cnn3 (three) or spatial (two convolutions and a spatial soft-argmax: keypoints)")
 	f.Float64Var(&lr, "lr", 0, fmt.Sprintf("Adam learning rate (default %g)", d.Adam.LR))
 	f.Float64Var(&wd, "weight-decay", 0, "Adam L2 weight decay")
 	f.Float64Var(&o.Train.Smoothing, "smoothing", 0, "label smoothing ε: targets y become y(1−ε)+ε/2")

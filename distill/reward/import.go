@@ -15,9 +15,9 @@ import (
 // ImportNet rebuilds the training network of a reward model this package exported
 // (onnxio's graph of NewNet's layers) from the .onnx file's bytes, for training to
 // continue from its weights: the online reward of policy training starts from the
-// offline one this way. The architecture ("cnn2" or "cnn3") and hidden width are read
-// from the graph, the frame shape from the manifest; every weight must be present with
-// NewNet's shape.
+// offline one this way. The architecture ("spatial" when the graph has a Softmax, else
+// "cnn2" or "cnn3" by its convolutions) and hidden width are read from the graph, the
+// frame shape from the manifest; every weight must be present with NewNet's shape.
 func ImportNet(data []byte) (*nn.Sequential, error) {
 	m, man, err := onnxio.Inspect(data)
 	if err != nil {
@@ -30,15 +30,21 @@ func ImportNet(data []byte) (*nn.Sequential, error) {
 	for _, t := range m.Graph.Initializers {
 		inits[t.Name] = t
 	}
-	convs := 0
+	convs, softmax := 0, false
 	for _, n := range m.Graph.Nodes {
-		if n.OpType == "Conv" {
+		switch n.OpType {
+		case "Conv":
 			convs++
+		case "Softmax": // onnxio's form of nn.SpatialSoftmax
+			softmax = true
 		}
 	}
 	arch := map[int]string{2: "cnn2", 3: "cnn3"}[convs]
+	if softmax {
+		arch = map[int]string{2: "spatial"}[convs]
+	}
 	if arch == "" {
-		return nil, fmt.Errorf("reward.ImportNet: %d convolutions: not a network NewNet makes", convs)
+		return nil, fmt.Errorf("reward.ImportNet: %d convolutions (softmax: %v): not a network NewNet makes", convs, softmax)
 	}
 	// The last Linear is 1 output wide; its input width is the hidden width.
 	shape := [3]int{man.Input.Shape[0], man.Input.Shape[1], man.Input.Shape[2]}
@@ -55,6 +61,7 @@ func ImportNet(data []byte) (*nn.Sequential, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reward.ImportNet: %w", err)
 	}
+	in := []int{1, shape[0], shape[1], shape[2]}
 	for i, l := range net.Layers {
 		p := strconv.Itoa(i) + "."
 		var err error
@@ -63,6 +70,13 @@ func ImportNet(data []byte) (*nn.Sequential, error) {
 			err = errors.Join(fill(inits, p+"weight", l.Weight, false), fill(inits, p+"bias", l.Bias, false))
 		case *nn.Linear:
 			err = errors.Join(fill(inits, p+"weight.T", l.Weight, true), fill(inits, p+"bias", l.Bias, false))
+		case *nn.SpatialSoftmax:
+			// No weights, but the coordinates must be this build's: a model whose grid
+			// differs would compute another function after the round trip.
+			err = checkGrid(inits, p+"grid", in[2], in[3])
+		}
+		if err == nil {
+			in, err = l.OutShape(in)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("reward.ImportNet: layer %d: %w", i, err)
@@ -115,6 +129,22 @@ func fill(inits map[string]onnxio.Tensor, name string, p *nn.Param, transposed b
 	for r := range rows {
 		for c := range cols {
 			p.Value[c*rows+r] = vals[r*cols+c]
+		}
+	}
+	return nil
+}
+
+// checkGrid compares the coordinate initializer of a SpatialSoftmax on an h×w map with
+// nn.SpatialGrid(h, w), bit for bit.
+func checkGrid(inits map[string]onnxio.Tensor, name string, h, w int) error {
+	want := nn.SpatialGrid(h, w)
+	got := &nn.Param{Shape: []int{h * w, 2}, Value: make([]float32, len(want))}
+	if err := fill(inits, name, got, false); err != nil {
+		return err
+	}
+	for i := range want {
+		if math.Float32bits(got.Value[i]) != math.Float32bits(want[i]) {
+			return fmt.Errorf("initializer %q: value %d is %g, nn.SpatialGrid gives %g", name, i, got.Value[i], want[i])
 		}
 	}
 	return nil

@@ -18,7 +18,7 @@ import (
 type Config struct {
 	Ensemble int    `json:"ensemble"` // members, each with its own initialisation and batch order [3]
 	Hidden   int    `json:"hidden"`   // width of the hidden layer [64]
-	Arch     string `json:"arch"`     // network: "cnn2" or "cnn3" (see NewNet) ["cnn2"]
+	Arch     string `json:"arch"`     // network: "cnn2", "cnn3" or "spatial" (see NewNet) ["cnn2"]
 	Batch    int    `json:"batch"`    // pairs per step [64]
 	Epochs   int    `json:"epochs"`   // at most this many passes over the training labels [60]
 	Patience int    `json:"patience"` // stop after this many epochs without a better validation loss [6]
@@ -78,8 +78,8 @@ func (c *Config) Validate() error {
 	switch {
 	case c.Ensemble < 1 || c.Ensemble > 32:
 		return fmt.Errorf("ensemble: must be 1 to 32, got %d", c.Ensemble)
-	case c.Arch != "cnn2" && c.Arch != "cnn3":
-		return fmt.Errorf("arch: unknown network %q (want cnn2 or cnn3)", c.Arch)
+	case c.Arch != "cnn2" && c.Arch != "cnn3" && c.Arch != "spatial":
+		return fmt.Errorf("arch: unknown network %q (want cnn2, cnn3 or spatial)", c.Arch)
 	case c.Hidden < 1:
 		return fmt.Errorf("hidden: must be positive, got %d", c.Hidden)
 	case c.Batch < 1:
@@ -99,30 +99,80 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// NewNet is the reward network for frames of shape [C, H, W]: two strided convolutions
-// (5×5/2 to 16 channels, 3×3/2 to 32), a hidden layer and one output, ReLU between. On
-// 3×64×64 it is 4.9 MFLOPs per frame.
+// NewNet is the reward network for frames of shape [C, H, W], by arch:
+//
+//   - "cnn2": two strided convolutions (5×5/2 to 16 channels, 3×3/2 to 32), flattened, a
+//     hidden layer and one output, ReLU between. On 3×64×64 it is 4.81 MFLOPs per frame.
+//   - "cnn3": cnn2 with a third convolution (3×3/1, 32 channels): 7.26 MFLOPs.
+//   - "spatial": convolutions 5×5/2 and 3×3/1, both to 32 channels, then a spatial
+//     soft-argmax (nn.SpatialSoftmax: the expected x and y of each channel's softmax
+//     over its positions, 64 numbers), a hidden layer and one output. It keeps where
+//     things are rather than what the flattened map looks like (Levine et al. 2016,
+//     Finn et al. 2016). On 3×64×64 it is 19.09 MFLOPs per frame, 15,905 parameters at
+//     hidden 64.
+//
+// Weights come from rng in layer order.
 func NewNet(arch string, shape [3]int, hidden int, rng *rand.Rand) (*nn.Sequential, error) {
-	head := nn.NewSequential(
-		nn.NewConv2d(shape[0], 16, 5, 2, 0, rng), nn.NewReLU(),
-		nn.NewConv2d(16, 32, 3, 2, 0, rng), nn.NewReLU(),
-	)
+	var head []nn.Layer
 	switch arch {
-	case "cnn2":
-	case "cnn3":
-		head.Layers = append(head.Layers, nn.NewConv2d(32, 32, 3, 1, 0, rng), nn.NewReLU())
+	case "cnn2", "cnn3":
+		head = []nn.Layer{
+			nn.NewConv2d(shape[0], 16, 5, 2, 0, rng), nn.NewReLU(),
+			nn.NewConv2d(16, 32, 3, 2, 0, rng), nn.NewReLU(),
+		}
+		if arch == "cnn3" {
+			head = append(head, nn.NewConv2d(32, 32, 3, 1, 0, rng), nn.NewReLU())
+		}
+		head = append(head, nn.NewFlatten())
+	case "spatial":
+		head = []nn.Layer{
+			nn.NewConv2d(shape[0], 32, 5, 2, 0, rng), nn.NewReLU(),
+			nn.NewConv2d(32, 32, 3, 1, 0, rng), nn.NewReLU(),
+			nn.NewSpatialSoftmax(),
+		}
 	default:
 		return nil, fmt.Errorf("unknown reward network %q", arch)
 	}
-	head = nn.NewSequential(append(head.Layers, nn.NewFlatten())...)
-	out, err := head.OutShape([]int{1, shape[0], shape[1], shape[2]})
+	out, err := nn.NewSequential(head...).OutShape([]int{1, shape[0], shape[1], shape[2]})
 	if err != nil {
 		return nil, fmt.Errorf("frames of %v are too small for the reward network: %w", shape, err)
 	}
-	return nn.NewSequential(append(head.Layers,
+	return nn.NewSequential(append(head,
 		nn.NewLinear(out[1], hidden, rng), nn.NewReLU(),
 		nn.NewLinear(hidden, 1, rng),
 	)...), nil
+}
+
+// NetArch tells which NewNet architecture net is and its hidden width: "spatial" when it
+// has a SpatialSoftmax, otherwise "cnn2" or "cnn3" by its number of convolutions. It
+// looks at the layer types only; whether the shapes are NewNet's is for the caller (a warm
+// start compares every parameter's shape).
+func NetArch(net *nn.Sequential) (arch string, hidden int, err error) {
+	convs, spatial := 0, false
+	var last *nn.Linear
+	for _, l := range net.Layers {
+		switch l := l.(type) {
+		case *nn.Conv2d:
+			convs++
+		case *nn.SpatialSoftmax:
+			spatial = true
+		case *nn.Linear:
+			last = l
+		}
+	}
+	switch {
+	case last == nil || last.Out != 1:
+		return "", 0, fmt.Errorf("reward: the network does not end in a Linear layer with one output")
+	case spatial && convs == 2:
+		arch = "spatial"
+	case !spatial && convs == 2:
+		arch = "cnn2"
+	case !spatial && convs == 3:
+		arch = "cnn3"
+	default:
+		return "", 0, fmt.Errorf("reward: %d convolutions (spatial softmax: %v): not a network NewNet makes", convs, spatial)
+	}
+	return arch, last.In, nil
 }
 
 // EpochStats is one member's figures after one epoch.
@@ -160,8 +210,9 @@ type Trainer struct {
 	Progress    Progress
 	// Init, when set, holds one network per member to start from instead of a fresh
 	// initialisation (a warm start: the online reward of policy training retrains its
-	// members this way). Their layers must be NewNet's for Config.Arch and Hidden; they
-	// are copied, not changed.
+	// members this way). Their layers must be NewNet's; the architecture and hidden width
+	// are theirs (NetArch of the first), whatever Config.Arch and Hidden say. They are
+	// copied, not changed.
 	Init []*nn.Sequential
 }
 
@@ -171,6 +222,13 @@ type Trainer struct {
 func (t *Trainer) Train(ctx context.Context, d *Dataset) ([]MemberResult, error) {
 	cfg := t.Config
 	cfg.defaults()
+	if len(t.Init) > 0 {
+		arch, hidden, err := NetArch(t.Init[0])
+		if err != nil {
+			return nil, fmt.Errorf("reward: initial network: %w", err)
+		}
+		cfg.Arch, cfg.Hidden = arch, hidden
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

@@ -1,6 +1,6 @@
 // Package onnxiotest holds the networks and manifests the model tests share: a reward CNN,
-// a policy MLP and a small net with LayerNorm, a padded convolution and a nested
-// Sequential, so that the exporter's tests (control/onnxio) and the runtime's
+// a policy MLP, a small net with LayerNorm, a padded convolution and a nested
+// Sequential, and a reward network with a spatial soft-argmax, so that the exporter's tests (control/onnxio) and the runtime's
 // (control/runtime) check the same models.
 package onnxiotest
 
@@ -53,6 +53,25 @@ func NormPolicy(seed uint64) *nn.Sequential {
 		nn.NewFlatten(),
 		nn.NewSequential(nn.NewLinear(4*8*8, 24, rng), ln, nn.NewReLU()),
 		nn.NewLinear(24, 3, rng), nn.NewTanh(),
+	)
+}
+
+// SpatialReward is distill/reward's "spatial" network on 3×64×64 frames: two
+// convolutions (5×5/2 and 3×3/1, 32 channels), SpatialSoftmax to 64 coordinates, a hidden
+// layer of 64 and one output. The second convolution's weights are scaled up so that the
+// softmax is far from uniform on the test inputs.
+func SpatialReward(seed uint64) *nn.Sequential {
+	rng := rand.New(rand.NewPCG(seed, 4))
+	c2 := nn.NewConv2d(32, 32, 3, 1, 0, rng)
+	for i := range c2.Weight.Value {
+		c2.Weight.Value[i] *= 32
+	}
+	return nn.NewSequential(
+		nn.NewConv2d(3, 32, 5, 2, 0, rng), nn.NewReLU(),
+		c2, nn.NewReLU(),
+		nn.NewSpatialSoftmax(),
+		nn.NewLinear(64, 64, rng), nn.NewReLU(),
+		nn.NewLinear(64, 1, rng),
 	)
 }
 
@@ -113,13 +132,18 @@ type Model struct {
 	Name     string
 	Net      func(seed uint64) *nn.Sequential // weights drawn from seed
 	Manifest func() onnxio.Manifest
+	// OnnxGoError, when set, is part of the error onnx-go's decoder gives with its
+	// Gorgonia backend: a model it cannot run.
+	OnnxGoError string
 }
 
-// Models are the three test networks.
+// Models are the test networks.
 var Models = []Model{
-	{"reward_cnn", RewardCNN, RewardManifest},
-	{"policy_mlp", PolicyMLP, PolicyManifest},
-	{"norm_policy", NormPolicy, NormManifest},
+	{"reward_cnn", RewardCNN, RewardManifest, ""},
+	{"policy_mlp", PolicyMLP, PolicyManifest, ""},
+	{"norm_policy", NormPolicy, NormManifest, ""},
+	// Gorgonia's MatMul takes matrices only; the spatial softmax's is [N, C, H·W]·[H·W, 2].
+	{"spatial_reward", SpatialReward, RewardManifest, "onnx: operator Matmul not implemented (dimension too high)"},
 }
 
 // Save exports m with the weights of seed 7 into dir as NAME.onnx and its sidecar.

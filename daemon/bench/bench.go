@@ -72,6 +72,10 @@ type Options struct {
 	// PyThreads is torch's thread count in the Python loop (default 1, like the daemon's
 	// single control thread).
 	PyThreads int
+	// Priority is the SCHED_FIFO priority of both loops' control threads (the daemon's
+	// loop.realtime_priority, pyloop.py's --realtime-priority); 0 runs both on the
+	// ordinary scheduler. daemonbench's default is the shipped configuration's 50.
+	Priority int
 	// TransitionLog enables the daemon's transition log in the main run (the sweep runs
 	// without it). It writes every cycle's frame: the run refuses to start when that
 	// would fill more than half of the free space of WorkDir.
@@ -197,6 +201,9 @@ func (o Options) Validate() error {
 	if o.PyThreads < 1 {
 		errs = append(errs, fmt.Errorf("--py-threads: %d is below 1", o.PyThreads))
 	}
+	if o.Priority < 0 || o.Priority > 99 {
+		errs = append(errs, fmt.Errorf("--realtime-priority: %d outside 0..99", o.Priority))
+	}
 	return errors.Join(errs...)
 }
 
@@ -224,6 +231,7 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 		Seconds: o.Duration.Seconds(), WarmupSeconds: o.Warmup.Seconds(), SweepSeconds: o.SweepDuration.Seconds(),
 		Reward: h.models.Reward, Policy: h.models.Policy, Members: h.members, Untrained: o.Reward == "",
 		TransitionLog: o.TransitionLog, PyThreads: o.PyThreads, Nice: o.Nice, DaemonSet: o.DaemonSet,
+		Priority: o.Priority,
 	}}
 	if o.Keep || o.WorkDir != "" {
 		rep.WorkDir = h.dir
@@ -642,7 +650,8 @@ func (h *harness) runDaemon(ctx context.Context, name string, rate int, policy s
 	args := []string{h.o.Daemon, "--config", h.config,
 		"--set", fmt.Sprintf("loop.rate_hz=%d", rate),
 		"--set", "models.policy=" + yamlString(policy),
-		"--set", "http.listen=" + yamlString(listen)}
+		"--set", "http.listen=" + yamlString(listen),
+		"--set", fmt.Sprintf("loop.realtime_priority=%d", h.o.Priority)}
 	if logDir == "" {
 		args = append(args, "--set", "log.enabled=false")
 	} else {
@@ -882,7 +891,8 @@ func (h *harness) runPython(ctx context.Context, name string, rate int, policy s
 	out := &tailBuffer{max: 1 << 20}
 	args := []string{h.o.Python, h.pyScript, "--reward", h.models.Reward, "--policy", policy,
 		"--rate", strconv.Itoa(rate), "--duration", secs(measure), "--warmup", secs(h.o.Warmup),
-		"--start-timeout", secs(h.o.StartTimeout), "--threads", strconv.Itoa(h.o.PyThreads)}
+		"--start-timeout", secs(h.o.StartTimeout), "--threads", strconv.Itoa(h.o.PyThreads),
+		"--realtime-priority", strconv.Itoa(h.o.Priority)}
 	p, err := startProc("pyloop.py", h.master.Env(), "", out, filepath.Join(h.dir, name+".log"), h.niced(args)...)
 	if err != nil {
 		return nil, err

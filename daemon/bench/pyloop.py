@@ -60,6 +60,8 @@ def parse_args(argv):
     p.add_argument("--warmup", type=float, default=5, help="seconds of cycles before the window")
     p.add_argument("--start-timeout", type=float, default=120, help="seconds to wait for the first inputs")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    p.add_argument("--realtime-priority", type=int, default=0,
+                   help="SCHED_FIFO priority of the loop's thread, as robodistilld's loop.realtime_priority (0: none)")
     p.add_argument("--objects", default="object", help="comma-separated object names (objects/NAME/pose)")
     p.add_argument("--camera-max-age", type=float, default=0.2, help="seconds; an older frame holds the arm")
     p.add_argument("--state-max-age", type=float, default=0.1, help="seconds; older state holds the arm")
@@ -380,6 +382,13 @@ def main(argv):
             return 2
         time.sleep(0.05)
     log("inputs received; running at %d Hz" % a.rate)
+    rt = 0
+    if a.realtime_priority > 0:
+        try:  # pid 0: this thread only, as the daemon does for its control thread
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(a.realtime_priority))
+            rt = a.realtime_priority
+        except OSError as e:
+            log("realtime priority %d refused, ordinary scheduling: %s" % (a.realtime_priority, e))
 
     period = 1.0 / a.rate
     prev = None
@@ -471,7 +480,6 @@ def main(argv):
             pub_rew.publish(Float32(reward))
         end = time.monotonic()
 
-        fresh = False
         nxt = k + 1
         over = end - (start + nxt * period)
         if over > 0:
@@ -484,13 +492,14 @@ def main(argv):
                 c2c.append((sent - cam_at) * 1000)
             if end > dl + period:
                 overruns += 1
+        fresh = False
         k = nxt
 
     rss1 = rss_mb()
     with lock:
         frames = slots["image"].n - frames0
     rep = {
-        "impl": "python", "rate_hz": a.rate, "seconds": a.duration, "cycles": cycles,
+        "impl": "python", "rate_hz": a.rate, "realtime_priority": rt, "seconds": a.duration, "cycles": cycles,
         "achieved_hz": cycles / a.duration, "overruns": overruns,
         "overrun_pct": 100.0 * overruns / cycles if cycles else 0.0,
         "lateness_ms": percentiles(lat), "compute_ms": percentiles(comp), "camera_to_command_ms": percentiles(c2c),

@@ -46,6 +46,7 @@ type Setup struct {
 	TransitionLog bool     `json:"transition_log"`
 	PyThreads     int      `json:"python_threads"`
 	Nice          int      `json:"nice"`
+	Priority      int      `json:"realtime_priority"` // SCHED_FIFO priority of both control threads (0: none)
 	DaemonSet     []string `json:"daemon_set,omitempty"`
 }
 
@@ -356,7 +357,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if len(s.DaemonSet) > 0 {
 		fmt.Fprintf(w, "robodistilld overrides: --set %s\n", strings.Join(s.DaemonSet, " --set "))
 	}
-	fmt.Fprintf(w, "machine: %d CPUs; 1-min load average during the Go run %s, during the Python run %s; both at nice %d\n", r.CPUs, load(r.Go), load(r.Python), s.Nice)
+	sched := "the ordinary scheduler"
+	if s.Priority > 0 {
+		sched = fmt.Sprintf("control threads asking for SCHED_FIFO %d", s.Priority)
+	}
+	fmt.Fprintf(w, "machine: %d CPUs; 1-min load average during the Go run %s, during the Python run %s; both at nice %d, %s\n", r.CPUs, load(r.Go), load(r.Python), s.Nice, sched)
 	if b := r.Bridge; b != nil && b.Seconds > 0 {
 		fmt.Fprintf(w, "sim bridge over %.0f s: %.1f states/s, %.1f images/s (%d dropped); render+publish p50 %s p99 %s\n",
 			b.Seconds, float64(b.Steps)/b.Seconds, float64(b.Images)/b.Seconds, b.CameraSkipped, ms(b.ImageWorkP50Ms), ms(b.ImageWorkP99Ms))
@@ -459,7 +464,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	notes := []string{
 		"Go percentiles come from robodistilld's Prometheus histograms: the value is interpolated inside the bucket shown in brackets, a maximum is its bucket's bound, and a goal inside that bucket is undecided ('?').",
 		"Go allocations are the whole process's (goroslib decodes every received message and encodes every sent one); the cycle's own are counted by daemon/core's TestCycleAllocs.",
-		"Camera-to-command is the age, when the command is sent, of the frame the cycle used: with a 30 Hz camera and a periodic loop it includes up to one camera period of waiting.",
+		"Camera-to-command is measured once per camera frame, from its receipt to the first command sent after the cycle that used it: with a free-running camera and a periodic loop it includes the wait for the next tick, up to one loop period.",
 	}
 	if r.WorkDir != "" {
 		notes = append(notes, "models, configurations and logs: "+r.WorkDir)

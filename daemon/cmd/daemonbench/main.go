@@ -88,6 +88,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.SweepDuration, "sweep-duration", 20*time.Second, "measurement window of each sweep rate")
 	pyLoop := fs.Bool("python-loop", true, "also run the Python loop (pyloop.py)")
 	fs.IntVar(&o.PyThreads, "py-threads", 1, "torch threads in the Python loop")
+	fs.IntVar(&o.Priority, "realtime-priority", 50, "SCHED_FIFO priority of both loops' control threads (0: ordinary scheduling)")
 	fs.BoolVar(&o.TransitionLog, "transition-log", true, "enable the daemon's transition log in the main run (it stores every cycle's frame)")
 	fs.StringArrayVar(&o.DaemonSet, "daemon-set", nil, "extra robodistilld --set override for every run, e.g. loop.spin_us=2000 (repeatable)")
 	fs.IntVar(&o.Nice, "nice", 0, "niceness of the daemon and the Python loop (robodistilld.service uses -5; below 0 needs root)")

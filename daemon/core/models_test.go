@@ -138,6 +138,13 @@ func testConfig(t testing.TB, dir string) config.Config {
 	cfg.Models.Policy = filepath.Join(dir, "policy.onnx")
 	cfg.Log.Dir = filepath.Join(dir, "log")
 	cfg.HTTP.Listen = "127.0.0.1:0"
+	if raceEnabled {
+		// The race detector makes the control step several times slower; under SCHED_FIFO
+		// it would then take a whole core from the simulated robot the tests run beside
+		// it on this 2-core machine, and the robot's state would go stale. Realtime
+		// scheduling is exercised without the race detector, and by control/loop.
+		cfg.Loop.RealtimePriority = 0
+	}
 	return cfg
 }
 

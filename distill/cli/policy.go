@@ -261,7 +261,10 @@ environment steps, runs with the same reward in one colour, seeds told apart by 
 		Example: `  robodistill policy curves --out out/curves out/policy/reach-*.json`,
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var runs []policy.Run
+			var (
+				runs  []policy.Run
+				stems []string
+			)
 			for _, p := range args {
 				b, err := os.ReadFile(p)
 				if err != nil {
@@ -275,8 +278,22 @@ environment steps, runs with the same reward in one colour, seeds told apart by 
 					return fmt.Errorf("%s: the run has no learning curve", p)
 				}
 				runs = append(runs, policy.Run{Name: fmt.Sprintf("%s seed %d", s.Reward, s.Seed), Group: s.Reward, Curve: s.Curve, Reward: s.Reward})
+				stems = append(stems, strings.TrimSuffix(filepath.Base(p), filepath.Ext(p)))
 				if title == "" {
 					title = fmt.Sprintf("%s at %d Hz", s.Task, s.Rate)
+				}
+			}
+			// Runs that would share a legend entry (the same reward kind and seed, e.g. two
+			// distilled reward models) are told apart by their summary file's name, each in
+			// its own colour.
+			names := map[string]int{}
+			for _, r := range runs {
+				names[r.Name]++
+			}
+			for i := range runs {
+				if names[runs[i].Name] > 1 {
+					runs[i].Name += " (" + stems[i] + ")"
+					runs[i].Group += " (" + stems[i] + ")"
 				}
 			}
 			if err := policy.WriteCurves(out, title, runs); err != nil {

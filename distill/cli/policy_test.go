@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"robodistill/control/episode/episodetest"
@@ -85,4 +88,33 @@ func abs(x float64) float64 {
 		return -x
 	}
 	return x
+}
+
+// TestPolicyCurvesNames: runs of the same reward kind and seed (two distilled reward
+// models) get their file's name in the legend and a colour each; the others keep theirs.
+func TestPolicyCurvesNames(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, reward string, seed int) string {
+		p := filepath.Join(dir, name+".json")
+		s := fmt.Sprintf(`{"task":"reach","reward":%q,"rate":50,"seed":%d,"curve":[{"step":0,"success_rate":0,"return":1},{"step":100,"success_rate":0.5,"return":2}]}`, reward, seed)
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	out := filepath.Join(dir, "curves")
+	code, _, stderr := run(t, "policy", "curves", "--out", out,
+		write("gt", "groundtruth", 0), write("cnn2", "online", 0), write("spatial", "online", 0), write("cnn2-s1", "online", 1))
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "curves.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"\ngroundtruth seed 0,groundtruth,", "\nonline seed 0 (cnn2),online (cnn2),", "\nonline seed 0 (spatial),online (spatial),", "\nonline seed 1,online,"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("curves.csv lacks %q:\n%s", want, b)
+		}
+	}
 }

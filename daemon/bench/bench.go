@@ -24,6 +24,7 @@ import (
 	"github.com/bluenviron/goroslib/v2/pkg/msgs/sensor_msgs"
 	"go.uber.org/zap"
 
+	"robodistill/control/loop"
 	"robodistill/control/onnxio"
 	"robodistill/control/rosiface"
 	"robodistill/control/rosnode"
@@ -201,8 +202,8 @@ func (o Options) Validate() error {
 	if o.PyThreads < 1 {
 		errs = append(errs, fmt.Errorf("--py-threads: %d is below 1", o.PyThreads))
 	}
-	if o.Priority < 0 || o.Priority > 99 {
-		errs = append(errs, fmt.Errorf("--realtime-priority: %d outside 0..99", o.Priority))
+	if o.Priority < 0 || o.Priority > loop.MaxPriority {
+		errs = append(errs, fmt.Errorf("--realtime-priority: %d outside 0..%d", o.Priority, loop.MaxPriority))
 	}
 	return errors.Join(errs...)
 }

@@ -248,10 +248,9 @@ func (a *app) runDemo(ctx context.Context, df *demoFlags) error {
 	// The daemon runs the reward the policy was trained on: with online refinement, the
 	// refined ensemble written beside the policy.
 	robotReward := rewardPath
-	if refined := strings.TrimSuffix(policyPath, ".onnx") + ".reward.onnx"; df.every > 0 {
-		if _, err := os.Stat(refined); err == nil {
-			robotReward = refined
-		}
+	refined := strings.TrimSuffix(policyPath, ".onnx") + ".reward.onnx"
+	if _, err := os.Stat(refined); err == nil && df.every > 0 {
+		robotReward = refined
 	}
 	if err := timed("robot", false, func() error {
 		r, err := a.demoRobot(ctx, df, robotReward, policyPath)

@@ -152,8 +152,6 @@ type Online struct {
 	cfg     OnlineConfig
 	labeler label.Labeler
 	base    onnxio.Manifest // member 0's manifest: vision, task, provenance
-	arch    string
-	hidden  int
 	nets    []*nn.Sequential
 	ens     []*runtime.Ensemble // per environment index
 	pre     []*vision.Preprocessor
@@ -215,11 +213,6 @@ func NewOnline(path string, envs, capacity int, cfg OnlineConfig) (*Online, erro
 		}
 		o.nets = append(o.nets, net)
 	}
-	o.arch = "cnn2"
-	if len(o.nets[0].Params()) == 10 {
-		o.arch = "cnn3"
-	}
-	o.hidden = o.nets[0].Params()[len(o.nets[0].Params())-2].Shape[1]
 	o.shape = [3]int{o.base.Input.Shape[0], o.base.Input.Shape[1], o.base.Input.Shape[2]}
 	o.L = o.shape[0] * o.shape[1] * o.shape[2]
 	for range 2 * envs {
@@ -350,7 +343,7 @@ func (o *Online) Refresh(ctx context.Context, step int, rp *Replay) error {
 	}
 	d := &reward.Dataset{Vision: *o.base.Input.Vision, Shape: o.shape, X: o.x32, Frames: infos, Train: o.train, Val: o.val}
 	tc := o.cfg.Train
-	tc.Ensemble, tc.Arch, tc.Hidden = len(o.nets), o.arch, o.hidden
+	tc.Ensemble = len(o.nets) // architecture and hidden width: the warm start's (Trainer.Init)
 	tc.Seed = o.cfg.Seed + uint64(len(o.stats))
 	tc.Workers = 2
 	tr := reward.Trainer{Config: tc, Init: o.nets}

@@ -148,9 +148,9 @@ func TestTrainSpatialLocatesGoal(t *testing.T) {
 	}
 }
 
-// TestWarmStartSpatial: a warm start takes the architecture of the initial networks. The
-// online reward of policy training passes its own guess in Config.Arch (by parameter
-// count, which cannot tell spatial from cnn2); the members must still be spatial.
+// TestWarmStartSpatial: a warm start takes the architecture of the initial networks,
+// whatever Config.Arch says (the online reward of policy training leaves it unset); the
+// members must still be spatial.
 func TestWarmStartSpatial(t *testing.T) {
 	rng := rand.New(rand.NewPCG(4, 4))
 	x, reward := reachFrames(rng, 120, 24)

@@ -214,6 +214,10 @@ type HTTP struct {
 	// HealthPeriods is how many control periods may pass without a finished cycle before
 	// /healthz answers 503 (and the systemd watchdog stops being fed).
 	HealthPeriods int `yaml:"health_periods"`
+	// PProf also serves Go's profiles and execution traces under /debug/pprof/ (for
+	// chasing a latency tail: /debug/pprof/trace?seconds=5). Off by default: a profile
+	// costs the control loop CPU while it is taken.
+	PProf bool `yaml:"pprof"`
 }
 
 // Logging is the daemon's own log (zap).

@@ -107,7 +107,7 @@ func TestOverridePathsMatchSchema(t *testing.T) {
 		"safety.max_delta": "[0.5, 0.5, 0.5, 2]", "safety.camera_max_age": "200ms", "safety.state_max_age": "100ms",
 		"safety.stop_after": "1s",
 		"log.enabled":       "true", "log.dir": "/var/lib/robodistill/log", "log.queue": "1024", "log.chunk": "1m",
-		"http.listen": "127.0.0.1:9477", "http.health_periods": "10",
+		"http.listen": "127.0.0.1:9477", "http.health_periods": "10", "http.pprof": "false",
 		"logging.format": "auto", "logging.level": "info",
 	}
 	n := 0

@@ -181,7 +181,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	// on, so that a start-up waiting for rosmaster can be watched.
 	srv := &httpServer{done: make(chan struct{})}
 	if cfg.HTTP.Listen != "" {
-		s, err := obs.Listen(cfg.HTTP.Listen, obs.NewHandler(d.metrics, d.health))
+		s, err := obs.Listen(cfg.HTTP.Listen, obs.NewHandler(d.metrics, d.health, cfg.HTTP.PProf))
 		if err != nil {
 			return fmt.Errorf("core: http.listen: %w", err)
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 )
 
@@ -96,11 +97,20 @@ func (h *Health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// NewHandler serves /metrics from m and /healthz from h.
-func NewHandler(m *Metrics, h *Health) http.Handler {
+// NewHandler serves /metrics from m and /healthz from h, and with profiling Go's
+// profiles and execution traces under /debug/pprof/ (net/http/pprof's handlers on this
+// mux only, never on http.DefaultServeMux).
+func NewHandler(m *Metrics, h *Health, profiling bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", m.Handler())
 	mux.Handle("/healthz", h)
+	if profiling {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }
 

@@ -55,7 +55,7 @@ func TestHealthz(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(NewHandler(m, h))
+	srv := httptest.NewServer(NewHandler(m, h, false))
 	defer srv.Close()
 
 	// Before the first cycle.
@@ -172,12 +172,12 @@ func TestServerRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := Listen("127.0.0.1:0", NewHandler(m, h))
+	s, err := Listen("127.0.0.1:0", NewHandler(m, h, false))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A taken port fails at Listen, before the daemon reports ready.
-	if _, err := Listen(s.Addr(), NewHandler(m, h)); err == nil || !strings.Contains(err.Error(), "address already in use") {
+	if _, err := Listen(s.Addr(), NewHandler(m, h, false)); err == nil || !strings.Contains(err.Error(), "address already in use") {
 		t.Fatalf("second Listen on %s: %v", s.Addr(), err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -202,16 +202,56 @@ func TestServerRun(t *testing.T) {
 	}
 
 	// Close releases a server that never ran.
-	s2, err := Listen("127.0.0.1:0", NewHandler(m, h))
+	s2, err := Listen("127.0.0.1:0", NewHandler(m, h, false))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := s2.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s3, err := Listen(s2.Addr(), NewHandler(m, h))
+	s3, err := Listen(s2.Addr(), NewHandler(m, h, false))
 	if err != nil {
 		t.Fatalf("port not released by Close: %v", err)
 	}
 	s3.Close()
+}
+
+// TestPProf: /debug/pprof/ is served only when asked for, and its trace handler answers
+// with an execution trace.
+func TestPProf(t *testing.T) {
+	m := newTestMetrics(t)
+	h, err := NewHealth(m, 20*time.Millisecond, 10, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(url string) (int, []byte) {
+		t.Helper()
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, b
+	}
+	off := httptest.NewServer(NewHandler(m, h, false))
+	defer off.Close()
+	if code, _ := get(off.URL + "/debug/pprof/"); code != http.StatusNotFound {
+		t.Fatalf("pprof off: /debug/pprof/ answered %d, want 404", code)
+	}
+	on := httptest.NewServer(NewHandler(m, h, true))
+	defer on.Close()
+	if code, body := get(on.URL + "/debug/pprof/"); code != http.StatusOK || !strings.Contains(string(body), "goroutine") {
+		t.Fatalf("pprof on: /debug/pprof/ answered %d: %.200s", code, body)
+	}
+	code, body := get(on.URL + "/debug/pprof/trace?seconds=0.1")
+	if code != http.StatusOK || !strings.HasPrefix(string(body), "go 1.") {
+		t.Fatalf("pprof on: trace answered %d with %d bytes: %.40q", code, len(body), body)
+	}
+	if code, _ := get(on.URL + "/metrics"); code != http.StatusOK {
+		t.Fatalf("pprof on: /metrics answered %d", code)
+	}
 }

@@ -700,6 +700,7 @@ func (h *harness) runDaemon(ctx context.Context, name string, rate int, policy s
 	}
 	f0, t0 := h.frames.Load(), time.Now()
 	load := sampleLoad(5 * time.Second)
+	probe := startWakeProbe(rate, h.o.Priority)
 	err = sleepCtx(ctx, measure/2, alive)
 	var rssMid int64
 	if err == nil {
@@ -708,7 +709,7 @@ func (h *harness) runDaemon(ctx context.Context, name string, rate int, policy s
 	if err == nil {
 		err = sleepCtx(ctx, measure-measure/2, alive)
 	}
-	l := load.Stop()
+	l, floor := load.Stop(), probe.Stop()
 	if err != nil {
 		return nil, err
 	}
@@ -729,7 +730,7 @@ func (h *harness) runDaemon(ctx context.Context, name string, rate int, policy s
 	if err != nil {
 		return nil, fmt.Errorf("robodistilld metrics: %w", err)
 	}
-	fig.RateHz, fig.Load = rate, l
+	fig.RateHz, fig.Load, fig.WakeFloor = rate, l, floor
 	fig.RSSStartMB, fig.RSSMidMB, fig.RSSEndMB = float64(rss0)/(1<<20), float64(rssMid)/(1<<20), float64(rss1)/(1<<20)
 	fig.RSSGrowthMB = fig.RSSEndMB - fig.RSSStartMB
 	fig.CameraHz = float64(f1-f0) / t1.Sub(t0).Seconds()
@@ -899,6 +900,8 @@ func (h *harness) runPython(ctx context.Context, name string, rate int, policy s
 		return nil, err
 	}
 	load := sampleLoad(5 * time.Second)
+	probe := startWakeProbe(rate, h.o.Priority)
+	defer probe.Stop()
 	limit := h.o.StartTimeout + h.o.Warmup + measure + 30*time.Second
 	select {
 	case <-p.done:
@@ -911,7 +914,7 @@ func (h *harness) runPython(ctx context.Context, name string, rate int, policy s
 		p.stop(syscall.SIGKILL, time.Second)
 		return nil, fmt.Errorf("pyloop.py did not finish within %v; its last output:\n%s", limit, p.tail.String())
 	}
-	l := load.Stop()
+	l, floor := load.Stop(), probe.Stop()
 	if p.err != nil {
 		return nil, p.failure()
 	}
@@ -923,6 +926,6 @@ func (h *harness) runPython(ctx context.Context, name string, rate int, policy s
 	if f.Impl != "python" || f.RateHz != rate {
 		return nil, fmt.Errorf("pyloop.py report is for %q at %d Hz, want python at %d Hz", f.Impl, f.RateHz, rate)
 	}
-	f.Load = l
+	f.Load, f.WakeFloor = l, floor
 	return f, nil
 }

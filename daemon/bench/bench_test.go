@@ -69,6 +69,10 @@ func TestHarness(t *testing.T) {
 	}
 	for _, f := range []*LoopFigures{rep.Go, rep.Python} {
 		checkFigures(t, f, 50, o.Duration)
+		// The machine's floor ran through the window: at 50 Hz at least its 6 s.
+		if w := f.WakeFloor; w == nil || w.Wakes < 250 || !w.Exact || w.P50 > w.P99 || w.P99 > w.Max {
+			t.Errorf("%s: machine's floor %+v", f.Impl, w)
+		}
 	}
 	g := rep.Go
 	if g.AllocsPerCycle == nil || *g.AllocsPerCycle < 0 || g.BytesPerCycle == nil || g.LogDrops == nil || g.SafetyState == "" {

@@ -59,11 +59,14 @@ type LoopFigures struct {
 	AchievedHz float64 `json:"achieved_hz"`
 	// Overruns are cycles that finished after the next deadline (robodistilld's
 	// robodistilld_loop_overruns_total; pyloop counts the same way).
-	Overruns        uint64  `json:"overruns"`
-	OverrunPct      float64 `json:"overrun_pct"`
-	Lateness        Dist    `json:"lateness_ms"`
-	Compute         Dist    `json:"compute_ms"`
-	CameraToCommand Dist    `json:"camera_to_command_ms"`
+	Overruns   uint64  `json:"overruns"`
+	OverrunPct float64 `json:"overrun_pct"`
+	Lateness   Dist    `json:"lateness_ms"`
+	// WakeFloor is a bare loop's lateness in the same window (probe.go): the machine's
+	// share of Lateness.
+	WakeFloor       *WakeFloor `json:"wake_floor_ms,omitempty"`
+	Compute         Dist       `json:"compute_ms"`
+	CameraToCommand Dist       `json:"camera_to_command_ms"`
 	// AllocsPerCycle is the process's heap allocations (go_memstats_mallocs_total)
 	// between the scrapes divided by the cycles: the whole process, so goroslib's
 	// message decoding and encoding count too. Absent for Python.
@@ -389,6 +392,21 @@ func (r *Report) WriteTable(w io.Writer) error {
 	row("wake lateness p50", "", dist(lat, "p50"), dist(lat, "p50"), NA, NA)
 	row("wake lateness p99", gl.Target, dist(lat, "p99"), dist(lat, "p99"), gl.Go, gl.Python)
 	row("wake lateness max", "", dist(lat, "max"), dist(lat, "max"), NA, NA)
+	floor := func(f *LoopFigures) string {
+		w := f.WakeFloor
+		switch {
+		case w == nil:
+			return "not measured"
+		case w.Wakes == 0:
+			return "failed: " + w.Error
+		}
+		sched := "ordinary scheduling"
+		if w.Priority > 0 {
+			sched = fmt.Sprintf("SCHED_FIFO %d", w.Priority)
+		}
+		return fmt.Sprintf("%s / %s / %s (%s)", strings.TrimSuffix(ms(w.P50), " ms"), strings.TrimSuffix(ms(w.P99), " ms"), ms(w.Max), sched)
+	}
+	row("  machine's floor p50/p99/max", "", floor, floor, NA, NA)
 	gc := goal["cycle compute p99"]
 	row("cycle compute p50", "", dist(cmp, "p50"), dist(cmp, "p50"), NA, NA)
 	row("cycle compute p99", gc.Target, dist(cmp, "p99"), dist(cmp, "p99"), gc.Go, gc.Python)
@@ -464,6 +482,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	notes := []string{
 		"Go percentiles come from robodistilld's Prometheus histograms: the value is interpolated inside the bucket shown in brackets, a maximum is its bucket's bound, and a goal inside that bucket is undecided ('?').",
 		"Go allocations are the whole process's (goroslib decodes every received message and encodes every sent one); the cycle's own are counted by daemon/core's TestCycleAllocs.",
+		"The machine's floor is a bare control/loop in the bench process, at the loop's rate and one realtime priority above it, doing nothing but record its own wake lateness in the same window: lateness the daemon shares with it comes from the kernel and the rest of the machine, not from the daemon.",
 		"Camera-to-command is measured once per camera frame, from its receipt to the first command sent after the cycle that used it: with a free-running camera and a periodic loop it includes the wait for the next tick, up to one loop period.",
 	}
 	if r.WorkDir != "" {

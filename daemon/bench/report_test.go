@@ -61,7 +61,9 @@ func sampleReport() *Report {
 	g.Lateness, g.Compute, g.CameraToCommand = histDist(lat), histDist(cmp), histDist(c2c)
 	py := &LoopFigures{Impl: "python", RateHz: 50, Seconds: 600, Cycles: 29990, AchievedHz: 49.98,
 		Lateness: Dist{P50: 0.1, P99: 2.5, Max: 40, Exact: true}, Compute: Dist{P50: 1.5, P99: 2.9, Max: 20, Exact: true},
-		CameraToCommand: Dist{P50: 20, P99: 35, Max: 60, Exact: true}, CameraHz: 29.8}
+		CameraToCommand: Dist{P50: 20, P99: 35, Max: 60, Exact: true}, CameraHz: 29.8,
+		WakeFloor: &WakeFloor{Wakes: 0, Error: "loop.New: boom"}}
+	g.WakeFloor = &WakeFloor{Dist: Dist{P50: 0.08, P99: 3.7, Max: 13.6, Exact: true}, Priority: 51, Wakes: 30000}
 	r := &Report{CPUs: 2, Setup: Setup{Task: "reach", Camera: "corner", Size: 224, CameraRateHz: 30, RateHz: 50, Seconds: 600, WarmupSeconds: 5,
 		SweepSeconds: 20, Members: 3, Untrained: true}, Go: g, Python: py,
 		GoSweep: &Sweep{MaxHz: 600, Steps: []SweepStep{{RateHz: 500, Cycles: 10000, AchievedHz: 500, Sustained: true},
@@ -113,6 +115,7 @@ func TestWriteTableAndJSON(t *testing.T) {
 		"100 Hz  MISSED",
 		"   800 Hz: NOT sustained",
 		"   200 Hz: failed: pyloop.py exited",
+		"machine's floor p50/p99/max", "0.08 / 3.70 / 13.6 ms (SCHED_FIFO 51)  failed: loop.New: boom",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
@@ -130,6 +133,7 @@ func TestWriteTableAndJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	if back.Go.Cycles != 30000 || back.Python.Lateness.P99 != 2.5 || !back.Python.Lateness.Exact || back.Go.Lateness.Exact ||
+		back.Go.WakeFloor == nil || back.Go.WakeFloor.P99 != 3.7 || back.Go.WakeFloor.Priority != 51 ||
 		back.Go.Lateness.P99Bucket == nil || float64(back.Go.Lateness.P99Bucket[1]) != 0.2 || len(back.Goals) != 5 || back.GoSweep.MaxHz != 600 {
 		t.Errorf("round trip: %s", b.Bytes())
 	}

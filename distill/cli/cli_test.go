@@ -89,6 +89,10 @@ func TestBadInputs(t *testing.T) {
 		{[]string{"sim", "render", "--task", "reach", "--size", "4000"}, "--size 4000"},
 		{[]string{"--assets", "/nonexistent", "sim", "rollout", "--task", "reach"}, "metaworld assets not found"},
 		{[]string{"sim", "rollout", "--task", "reach", "--bogus"}, "unknown flag: --bogus"},
+		{[]string{"reward", "probe"}, "--reward is required"},
+		{[]string{"reward", "probe", "--reward", "groundtruth", "--goals", "0"}, "--goals: must be at least 1, got 0"},
+		{[]string{"reward", "probe", "--reward", "/nonexistent.onnx"}, "open /nonexistent.onnx: no such file or directory"},
+		{[]string{"--assets", "/nonexistent", "reward", "probe", "--reward", "groundtruth"}, "metaworld assets not found"},
 	} {
 		code, _, stderr := run(t, tc.args...)
 		if code != 1 || !strings.Contains(stderr, tc.want) {

@@ -58,7 +58,7 @@ again with the same arguments (--episodes may grow); other arguments are refused
 	}
 	f := c.Flags()
 	f.StringVar(&task, "task", "", "task name (see 'robodistill sim tasks')")
-	f.StringVar(&cfg.Policy, "policy", "scripted", "scripted | random | scripted-noise:STD")
+	f.StringVar(&cfg.Policy, "policy", "scripted", "scripted | random | scripted-noise:STD | wander:STD, or a comma-separated mix (episode seed s runs the (s mod n)-th)")
 	f.IntVar(&cfg.Episodes, "episodes", 10, "number of episodes (episode i uses seed+i)")
 	f.Uint64Var(&cfg.Seed, "seed", 0, "seed of the first episode")
 	f.StringVar(&cfg.Camera, "camera", "corner", "camera name (corner, corner2, corner3, corner4, topview, behindGripper, gripperPOV)")

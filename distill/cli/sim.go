@@ -79,7 +79,7 @@ func (a *app) simRolloutCmd() *cobra.Command {
 	}
 	f := c.Flags()
 	f.StringVar(&task, "task", "", "task name (see 'robodistill sim tasks')")
-	f.StringVar(&policy, "policy", "scripted", "scripted | random | scripted-noise:STD")
+	f.StringVar(&policy, "policy", "scripted", "scripted | random | scripted-noise:STD | wander:STD, or a comma-separated mix (episode seed s runs the (s mod n)-th)")
 	f.IntVar(&episodes, "episodes", 10, "number of episodes")
 	f.Uint64Var(&seed, "seed", 0, "seed of the first episode (episode i uses seed+i)")
 	f.IntVar(&rate, "rate", 80, "control rate in Hz: 80 (MetaWorld) or 50 (the daemon's)")

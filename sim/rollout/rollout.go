@@ -58,12 +58,55 @@ func (p noisy) Act(o *metaworld.Obs) metaworld.Action {
 	return a
 }
 
+// wander drives the hand (gain 5, as the scripted reach policy) toward waypoints drawn
+// uniformly from the task's hand bounds, a new one every wanderSteps steps, with Gaussian
+// noise on every action component: frames from all over the workspace, which a reward
+// model trained only on goal-directed episodes has never seen.
+type wander struct {
+	lo, hi metaworld.Vec3
+	std    float64
+	rng    *rand.Rand
+	to     metaworld.Vec3
+	steps  int
+}
+
+const wanderSteps = 50
+
+func (p *wander) Act(o *metaworld.Obs) metaworld.Action {
+	if p.steps%wanderSteps == 0 {
+		for i := range p.to {
+			p.to[i] = p.lo[i] + p.rng.Float64()*(p.hi[i]-p.lo[i])
+		}
+	}
+	p.steps++
+	d := p.to.Sub(o.Hand()).Scale(5)
+	a := metaworld.Action{d[0], d[1], d[2], 0}
+	for i := range a {
+		a[i] = max(-1, min(1, a[i]+p.std*p.rng.NormFloat64()))
+	}
+	return a
+}
+
 func policyRNG(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0x706f6c696379)) }
 
 // ParsePolicy understands "scripted" (MetaWorld's scripted policy), "random" (uniform in
-// [-1, 1]^4) and "scripted-noise:STD" (scripted plus Gaussian noise of standard deviation
-// STD on every action component, clipped to [-1, 1]).
+// [-1, 1]^4), "scripted-noise:STD" (scripted plus Gaussian noise of standard deviation
+// STD on every action component, clipped to [-1, 1]) and "wander:STD" (the hand driven
+// to random waypoints in the task's hand bounds, a new one every 50 steps, plus noise
+// STD). A comma-separated list mixes policies by episode: the episode with seed s runs
+// the (s mod n)-th, e.g. "scripted-noise:2.0,wander:0.5".
 func ParsePolicy(spec string) (PolicyFactory, error) {
+	if parts := strings.Split(spec, ","); len(parts) > 1 {
+		fs := make([]PolicyFactory, len(parts))
+		for i, p := range parts {
+			f, err := ParsePolicy(p)
+			if err != nil {
+				return nil, fmt.Errorf("policy %q: %w", spec, err)
+			}
+			fs[i] = f
+		}
+		return func(t *metaworld.Task, seed uint64) Policy { return fs[seed%uint64(len(fs))](t, seed) }, nil
+	}
 	name, arg, hasArg := strings.Cut(spec, ":")
 	switch name {
 	case "scripted":
@@ -84,8 +127,16 @@ func ParsePolicy(spec string) (PolicyFactory, error) {
 		return func(t *metaworld.Task, seed uint64) Policy {
 			return noisy{f: t.Scripted, std: std, rng: policyRNG(seed)}
 		}, nil
+	case "wander":
+		std, err := strconv.ParseFloat(arg, 64)
+		if err != nil || !hasArg || std < 0 || std > 10 {
+			return nil, fmt.Errorf("policy %q: wander needs a noise level, e.g. wander:0.5", spec)
+		}
+		return func(t *metaworld.Task, seed uint64) Policy {
+			return &wander{lo: t.HandLow, hi: t.HandHigh, std: std, rng: policyRNG(seed)}
+		}, nil
 	}
-	return nil, fmt.Errorf("unknown policy %q (scripted, random, scripted-noise:STD)", spec)
+	return nil, fmt.Errorf("unknown policy %q (scripted, random, scripted-noise:STD, wander:STD, or a comma-separated mix)", spec)
 }
 
 // Config describes a run.

@@ -10,15 +10,52 @@ import (
 )
 
 func TestParsePolicy(t *testing.T) {
-	for _, ok := range []string{"scripted", "random", "scripted-noise:0.3", "scripted-noise:0"} {
+	for _, ok := range []string{"scripted", "random", "scripted-noise:0.3", "scripted-noise:0", "wander:0.5", "scripted-noise:2,wander:0"} {
 		if _, err := ParsePolicy(ok); err != nil {
 			t.Errorf("ParsePolicy(%q): %v", ok, err)
 		}
 	}
-	for _, bad := range []string{"", "scripted:1", "random:2", "scripted-noise", "scripted-noise:x", "scripted-noise:-1", "greedy"} {
+	for _, bad := range []string{"", "scripted:1", "random:2", "scripted-noise", "scripted-noise:x", "scripted-noise:-1", "greedy", "wander", "wander:x", "scripted,greedy", "wander:11"} {
 		if _, err := ParsePolicy(bad); err == nil || !strings.Contains(err.Error(), bad) {
 			t.Errorf("ParsePolicy(%q) = %v, want an error naming it", bad, err)
 		}
+	}
+}
+
+// TestWander: the wandering policy takes the hand far across the workspace (and a mix
+// alternates its policies by episode seed).
+func TestWander(t *testing.T) {
+	task, _ := metaworld.Lookup("reach")
+	pf, err := ParsePolicy("scripted,wander:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := pf(task, 4).(scripted); !ok {
+		t.Errorf("seed 4 of a mix of two runs %T, want the first policy", pf(task, 4))
+	}
+	env, err := metaworld.New(task, metaworld.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Close()
+	o, err := env.Reset(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := pf(task, 3)
+	start := o.Hand()
+	lo, hi := start, start
+	for range 300 {
+		if o, _, _, _, err = env.Step(p.Act(&o)); err != nil {
+			t.Fatal(err)
+		}
+		h := o.Hand()
+		for i := range h {
+			lo[i], hi[i] = min(lo[i], h[i]), max(hi[i], h[i])
+		}
+	}
+	if span := hi.Sub(lo); span[0] < 0.2 || span[1] < 0.1 || span[2] < 0.1 {
+		t.Errorf("the hand spanned only %.2f × %.2f × %.2f m in 300 steps", span[0], span[1], span[2])
 	}
 }
 

@@ -12,9 +12,11 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"robodistill/control/onnxio"
 	rt "robodistill/control/runtime"
 	"robodistill/distill/label"
 	"robodistill/distill/policy"
+	"robodistill/distill/reward"
 	"robodistill/sim/metaworld"
 )
 
@@ -61,6 +63,8 @@ func (a *app) policyTrainCmd() *cobra.Command {
 		keep       bool
 		oc         policy.OnlineConfig
 		olf        labelFlags
+
+		anchorLabels, anchorEpisodes, anchorLabeler string
 	)
 	c := &cobra.Command{
 		Use:   "train",
@@ -120,6 +124,24 @@ removed once the policy is written, unless --keep-checkpoint.`,
 				buffer := cfg.Buffer
 				if buffer == 0 {
 					buffer = min(cfg.Steps, 1_000_000)
+				}
+				if (anchorLabels == "") != (anchorEpisodes == "") {
+					return fmt.Errorf("--online-anchor-labels and --online-anchor-episodes go together")
+				}
+				if anchorLabels != "" {
+					v, err := onnxio.Verify(rewardSpec)
+					if err != nil {
+						return fmt.Errorf("--reward: %w", err)
+					}
+					if v.Manifest.Input.Vision == nil {
+						return fmt.Errorf("--reward: %s takes no image (no vision configuration)", rewardSpec)
+					}
+					d, err := reward.LoadLabels(cmd.Context(), anchorLabels, anchorEpisodes, anchorLabeler, *v.Manifest.Input.Vision, runtime.GOMAXPROCS(0), a.log)
+					if err != nil {
+						return fmt.Errorf("--online-anchor-labels: %w", err)
+					}
+					oc.Anchor = d
+					a.log.Info("online reward: anchor labels loaded", zap.String("labels", anchorLabels), zap.Int("train_pairs", len(d.Train)), zap.Int("frames", len(d.Frames)))
 				}
 				o, err := policy.NewOnline(rewardSpec, cfg.Envs, buffer, oc)
 				if err != nil {
@@ -246,6 +268,10 @@ removed once the policy is written, unless --keep-checkpoint.`,
 	f.IntVar(&oc.Train.Epochs, "online-epochs", 10, "online reward: at most this many epochs per refresh")
 	f.IntVar(&oc.Train.Patience, "online-patience", 3, "online reward: early-stopping patience per refresh")
 	f.StringVar(&oc.Goal, "online-goal", "", "online reward: goal text a VLM is given (default: the task's)")
+	f.StringVar(&anchorLabels, "online-anchor-labels", "", "online reward: the offline reward's label file; every refresh also trains on a fresh draw of its training pairs")
+	f.StringVar(&anchorEpisodes, "online-anchor-episodes", "", "online reward: the collection those labels come from")
+	f.StringVar(&anchorLabeler, "online-anchor-labeler", "", "online reward: use only this labeller's anchor labels (required when the file holds several)")
+	f.IntVar(&oc.AnchorPairs, "online-anchor-pairs", 0, "online reward: anchor pairs per refresh (0: as many as the online training labels so far, at least 1000)")
 	olf.addLabelerFlags(f, "online-")
 	return c
 }

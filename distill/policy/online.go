@@ -63,8 +63,17 @@ type OnlineConfig struct {
 	// ValFraction of the new labels validate (early stopping) [0.1].
 	ValFraction float64 `json:"val_fraction"`
 	// NormFrames is how many buffer frames the normalisation is fitted on [4096].
-	NormFrames int    `json:"norm_frames"`
-	Seed       uint64 `json:"seed"`
+	NormFrames int `json:"norm_frames"`
+	// Anchor, when set, is the offline reward's training set (its labels joined with
+	// their frames by reward.LoadDataset under the model's own vision configuration).
+	// Each refresh then also trains on AnchorPairs of its training pairs, drawn afresh,
+	// so that the ensemble keeps what it learnt offline (the goal's neighbourhood, which
+	// the policy's experience reaches last) while it learns that experience.
+	Anchor *reward.Dataset `json:"-"`
+	// AnchorPairs is how many anchor pairs a refresh adds [as many as the online
+	// training labels so far, at least 1000].
+	AnchorPairs int    `json:"anchor_pairs,omitempty"`
+	Seed        uint64 `json:"seed"`
 	// Goal is the goal text a VLM labeller is given (the task's).
 	Goal string `json:"goal"`
 	// NewLabeler makes the labeller that answers the pairs, given the Source of their
@@ -118,6 +127,10 @@ func (c *OnlineConfig) validate() error {
 		return fmt.Errorf("online.val_fraction: must be in (0, 1), got %g", c.ValFraction)
 	case c.NewLabeler == nil:
 		return errors.New("online.labeler: required")
+	case c.AnchorPairs < 0:
+		return fmt.Errorf("online.anchor_pairs: must be 0 or more, got %d", c.AnchorPairs)
+	case c.Anchor != nil && len(c.Anchor.Train) == 0:
+		return errors.New("online.anchor: the offline dataset has no training pairs")
 	}
 	return nil
 }
@@ -125,8 +138,9 @@ func (c *OnlineConfig) validate() error {
 // RefreshStats is one refresh of the online reward.
 type RefreshStats struct {
 	Step   int `json:"step"`
-	Labels int `json:"labels"` // labels so far
-	New    int `json:"new"`    // answered this time (abstentions excluded)
+	Labels int `json:"labels"`           // labels so far
+	New    int `json:"new"`              // answered this time (abstentions excluded)
+	Anchor int `json:"anchor,omitempty"` // offline pairs trained on beside them (OnlineConfig.Anchor)
 	// AccBefore is the share of the new decisive labels the ensemble agreed with before
 	// retraining: how well it judged the policy's latest experience. ValAcc is its
 	// members' mean validation accuracy after.
@@ -342,6 +356,9 @@ func (o *Online) Refresh(ctx context.Context, step int, rp *Replay) error {
 		infos[i] = label.FrameInfo{Step: i, Reward: r}
 	}
 	d := &reward.Dataset{Vision: *o.base.Input.Vision, Shape: o.shape, X: o.x32, Frames: infos, Train: o.train, Val: o.val}
+	if o.cfg.Anchor != nil {
+		st.Anchor = o.anchor(d)
+	}
 	tc := o.cfg.Train
 	tc.Ensemble = len(o.nets) // architecture and hidden width: the warm start's (Trainer.Init)
 	tc.Seed = o.cfg.Seed + uint64(len(o.stats))
@@ -368,10 +385,47 @@ func (o *Online) Refresh(ctx context.Context, step int, rp *Replay) error {
 	st.RelabelSeconds = time.Since(t2).Seconds()
 	o.stats = append(o.stats, st)
 	o.cfg.Log.Info("online reward refreshed", zap.Int("step", step), zap.Int("labels", st.Labels),
-		zap.Int("new", st.New), zap.Float64("acc_before", st.AccBefore), zap.Float64("val_acc", st.ValAcc),
+		zap.Int("new", st.New), zap.Int("anchor", st.Anchor), zap.Float64("acc_before", st.AccBefore), zap.Float64("val_acc", st.ValAcc),
 		zap.Float64("disagreement", st.Disagreement), zap.Float64("pearson_sim", st.Pearson), zap.Ints("epochs", st.Epochs),
 		zap.Float64("label_s", st.LabelSeconds), zap.Float64("train_s", st.TrainSeconds), zap.Float64("relabel_s", st.RelabelSeconds))
 	return nil
+}
+
+// anchor adds a fresh draw of the offline training pairs to d (their frames appended
+// after the online ones) and returns how many.
+func (o *Online) anchor(d *reward.Dataset) int {
+	a := o.cfg.Anchor
+	k := o.cfg.AnchorPairs
+	if k == 0 {
+		k = max(len(o.train), 1000)
+	}
+	k = min(k, len(a.Train))
+	n := len(d.Frames)
+	x := make([]float32, len(d.X), len(d.X)+2*k*o.L)
+	copy(x, d.X)
+	train := slices.Clone(d.Train)
+	seen := map[int32]int32{}
+	add := func(fs []int32) []int32 {
+		out := make([]int32, len(fs))
+		for i, f := range fs {
+			j, ok := seen[f]
+			if !ok {
+				j = int32(n)
+				n++
+				seen[f] = j
+				x = append(x, a.Frame(f)...)
+				d.Frames = append(d.Frames, a.Frames[f])
+			}
+			out[i] = j
+		}
+		return out
+	}
+	for _, i := range o.rng.Perm(len(a.Train))[:k] {
+		p := a.Train[i]
+		train = append(train, reward.Pair{A: add(p.A), B: add(p.B), Target: p.Target, Truth: p.Truth})
+	}
+	d.X, d.Train = x, train
+	return k
 }
 
 // sample picks the new pairs (slots of the buffer) and returns the mean disagreement

@@ -201,6 +201,8 @@ func TestOnlineConfigErrors(t *testing.T) {
 		{OnlineConfig{Sampler: "greedy", NewLabeler: oracle}, `online.sampler: "greedy"`},
 		{OnlineConfig{ValFraction: 1.5, NewLabeler: oracle}, "online.val_fraction"},
 		{OnlineConfig{}, "online.labeler: required"},
+		{OnlineConfig{AnchorPairs: -1, NewLabeler: oracle}, "online.anchor_pairs: must be 0 or more"},
+		{OnlineConfig{Anchor: &reward.Dataset{}, NewLabeler: oracle}, "online.anchor: the offline dataset has no training pairs"},
 		{OnlineConfig{NewLabeler: func(label.Source) (label.Labeler, error) { return nil, errors.New("no endpoint") }}, "labeller: no endpoint"},
 	}
 	for _, tc := range cases {
@@ -221,5 +223,55 @@ func TestOnlineConfigErrors(t *testing.T) {
 	cfg.NewEnv, cfg.FrameSize, cfg.Reward, cfg.Buffer = newPointMassView, viewSize, o, 100
 	if _, err := Train(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "fewer than the replay buffer's 100") {
 		t.Errorf("small frame ring: %v", err)
+	}
+}
+
+// TestOnlineAnchor: a refresh's dataset gains a fresh draw of the offline pairs, their
+// frames appended once each after the online ones, with the offline targets; a run with
+// anchors trains on them at every refresh.
+func TestOnlineAnchor(t *testing.T) {
+	const L = 3 * viewSize * viewSize
+	anchor := &reward.Dataset{Shape: [3]int{3, viewSize, viewSize}, X: make([]float32, 4*L)}
+	for f := range 4 {
+		for i := range L {
+			anchor.X[f*L+i] = float32(10*f + 1)
+		}
+		anchor.Frames = append(anchor.Frames, label.FrameInfo{Step: f, Reward: float64(f)})
+	}
+	anchor.Train = []reward.Pair{{A: []int32{0}, B: []int32{1}, Target: 0}, {A: []int32{2}, B: []int32{1}, Target: 1}, {A: []int32{3}, B: []int32{2}, Target: 0.5}}
+	o, err := NewOnline(startingReward(t), 1, 10, OnlineConfig{NewLabeler: oracle, Anchor: anchor, AnchorPairs: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	online := reward.Pair{A: []int32{0}, B: []int32{1}, Target: 1}
+	d := &reward.Dataset{Shape: anchor.Shape, X: make([]float32, 2*L), Frames: make([]label.FrameInfo, 2), Train: []reward.Pair{online}}
+	if k := o.anchor(d); k != 2 {
+		t.Fatalf("%d anchor pairs, want 2", k)
+	}
+	if len(d.Train) != 3 || !reflect.DeepEqual(d.Train[0], online) || len(d.X) != len(d.Frames)*L || len(d.Frames) < 5 || len(d.Frames) > 6 {
+		t.Fatalf("dataset: %d pairs, %d frames, %d values", len(d.Train), len(d.Frames), len(d.X))
+	}
+	for _, p := range d.Train[1:] {
+		a, b := d.Frame(p.A[0])[0], d.Frame(p.B[0])[0]
+		ia, ib := int(a-1)/10, int(b-1)/10
+		found := false
+		for _, q := range anchor.Train {
+			found = found || (q.A[0] == int32(ia) && q.B[0] == int32(ib) && q.Target == p.Target)
+		}
+		if !found || p.A[0] < 2 || p.B[0] < 2 || d.Frames[p.A[0]].Step != ia {
+			t.Errorf("pair %+v (frames of anchor %d and %d) is not an anchor pair appended after the online frames", p, ia, ib)
+		}
+	}
+
+	cfg, o2 := onlineConfig(t, startingReward(t), "uniform")
+	o2.cfg.Anchor = anchor
+	if _, err := Train(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range o2.Stats() {
+		if st.Anchor != 3 { // as many as the online training labels, at least 1000, at most the 3 there are
+			t.Errorf("refresh at %d: %d anchor pairs, want 3", st.Step, st.Anchor)
+		}
 	}
 }

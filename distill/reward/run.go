@@ -19,6 +19,7 @@ import (
 	"robodistill/control/onnxio"
 	"robodistill/distill/label"
 	"robodistill/distill/label/episodes"
+	"robodistill/vision"
 )
 
 // Options is a `robodistill reward train` run.
@@ -187,6 +188,33 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 }
 
 // selectLabeler keeps one labeller's records.
+// LoadLabels joins a label file (only labeller's labels; "" when it holds one labeller)
+// with the collection its pairs come from, every frame prepared by vc as it is (no
+// standardisation): an already trained model's training set, e.g. the anchor of an
+// online refresh (policy.OnlineConfig.Anchor).
+func LoadLabels(ctx context.Context, labels, collection, labeler string, vc vision.Config, workers int, log *zap.Logger) (*Dataset, error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	recs, err := label.ReadFile(labels)
+	if err != nil {
+		return nil, err
+	}
+	if recs, _, err = selectLabeler(recs, labeler); err != nil {
+		return nil, fmt.Errorf("%s: %w", labels, err)
+	}
+	src, err := episodes.Open(collection, log)
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	d, err := LoadDataset(ctx, recs, src, DataOptions{Vision: vc, Workers: workers})
+	if err != nil {
+		return nil, fmt.Errorf("%s with %s: %w", labels, collection, err)
+	}
+	return d, nil
+}
+
 func selectLabeler(recs []label.Record, want string) ([]label.Record, string, error) {
 	names := map[string]int{}
 	for i := range recs {

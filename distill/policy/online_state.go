@@ -2,11 +2,14 @@ package policy
 
 import (
 	"bufio"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math"
 	"slices"
 
 	"robodistill/control/nn"
@@ -33,7 +36,34 @@ func (o *Online) Settings() any {
 	return struct {
 		OnlineConfig
 		Labeler string `json:"labeler"`
-	}{o.cfg, o.labeler.Info().Key()}
+		Anchor  string `json:"anchor,omitempty"`
+	}{o.cfg, o.labeler.Info().Key(), anchorDigest(o.cfg.Anchor)}
+}
+
+// anchorDigest identifies an anchor set by its training pairs and frame count ("" for
+// none), so that a run resumed with other anchors refuses the checkpoint.
+func anchorDigest(d *reward.Dataset) string {
+	if d == nil {
+		return ""
+	}
+	h := sha256.New()
+	var b [4]byte
+	put := func(v uint32) {
+		binary.LittleEndian.PutUint32(b[:], v)
+		h.Write(b[:])
+	}
+	put(uint32(len(d.Frames)))
+	for _, p := range d.Train {
+		put(uint32(len(p.A)))
+		for _, f := range p.A {
+			put(uint32(f))
+		}
+		for _, f := range p.B {
+			put(uint32(f))
+		}
+		put(math.Float32bits(p.Target))
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 func (o *Online) writeState(w io.Writer, n int) error {

@@ -3,6 +3,7 @@ package policy
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"math"
 	"math/rand/v2"
@@ -264,6 +265,19 @@ func TestOnlineAnchor(t *testing.T) {
 		}
 	}
 
+	// The anchors are part of the checkpoint's fingerprint.
+	plain, err := json.Marshal(o2Settings(t, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	with, _ := json.Marshal(o2Settings(t, anchor))
+	other := *anchor
+	other.Train = anchor.Train[:2]
+	with2, _ := json.Marshal(o2Settings(t, &other))
+	if bytes.Equal(plain, with) || bytes.Equal(with, with2) {
+		t.Error("the checkpoint fingerprint does not tell anchor sets apart")
+	}
+
 	cfg, o2 := onlineConfig(t, startingReward(t), "uniform")
 	o2.cfg.Anchor = anchor
 	if _, err := Train(context.Background(), cfg); err != nil {
@@ -274,4 +288,15 @@ func TestOnlineAnchor(t *testing.T) {
 			t.Errorf("refresh at %d: %d anchor pairs, want 3", st.Step, st.Anchor)
 		}
 	}
+}
+
+// o2Settings is the fingerprint settings of an online reward with anchor d.
+func o2Settings(t *testing.T, d *reward.Dataset) any {
+	t.Helper()
+	o, err := NewOnline(startingReward(t), 1, 10, OnlineConfig{NewLabeler: oracle, Anchor: d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	return o.Settings()
 }

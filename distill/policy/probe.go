@@ -129,7 +129,7 @@ func ProbeReach(ctx context.Context, r Reward, name string, cfg ProbeConfig) (*P
 			sim := 0.0
 			for range cfg.Settle {
 				d := to.Sub(env.TCP()).Scale(10)
-				a := metaworld.Action{clamp1(d[0]), clamp1(d[1]), clamp1(d[2]), 0}
+				a := metaworld.Action{max(-1, min(1, d[0])), max(-1, min(1, d[1])), max(-1, min(1, d[2])), 0}
 				if _, sim, _, _, err = env.Step(a); err != nil {
 					return nil, err
 				}
@@ -176,8 +176,6 @@ func ProbeReach(ctx context.Context, r Reward, name string, cfg ProbeConfig) (*P
 	}
 	return res, nil
 }
-
-func clamp1(x float64) float64 { return math.Max(-1, math.Min(1, x)) }
 
 // nearPairs counts the pairs of points within 10 cm of the goal whose distances differ by
 // more than 2 cm, leaving out pairs that both succeed (within 5 cm: reach's reward is

@@ -700,7 +700,7 @@ func (h *harness) runDaemon(ctx context.Context, name string, rate int, policy s
 	}
 	f0, t0 := h.frames.Load(), time.Now()
 	load := sampleLoad(5 * time.Second)
-	probe := startWakeProbe(rate, h.o.Priority)
+	probe := startWakeProbe(rate, h.o.Priority, measure+time.Minute) // the window and the scrapes after it
 	err = sleepCtx(ctx, measure/2, alive)
 	var rssMid int64
 	if err == nil {
@@ -900,9 +900,9 @@ func (h *harness) runPython(ctx context.Context, name string, rate int, policy s
 		return nil, err
 	}
 	load := sampleLoad(5 * time.Second)
-	probe := startWakeProbe(rate, h.o.Priority)
-	defer probe.Stop()
 	limit := h.o.StartTimeout + h.o.Warmup + measure + 30*time.Second
+	probe := startWakeProbe(rate, h.o.Priority, limit)
+	defer probe.Stop()
 	select {
 	case <-p.done:
 	case <-ctx.Done():

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"slices"
 	"time"
 
 	"robodistill/control/loop"
@@ -10,10 +9,10 @@ import (
 
 // WakeFloor is what the machine itself allows a loop's wake lateness during a run: a
 // bare control/loop in the bench process, at the loop's rate and one SCHED_FIFO priority
-// above it (so that the loop under test never delays it), whose step does nothing but
-// record its lateness. A daemon whose lateness tail matches this floor is waiting for
-// the kernel (other processes' CPU time, its preemption model, a virtual machine's
-// vCPUs), not for its own work.
+// above it (so that the loop under test never delays it), whose step does nothing. A
+// daemon whose lateness tail matches this floor is waiting for the kernel (other
+// processes' CPU time, its preemption model, a virtual machine's vCPUs), not for its
+// own work.
 type WakeFloor struct {
 	Dist
 	Priority int `json:"priority"` // the probe thread's SCHED_FIFO priority (0: ordinary scheduling)
@@ -24,50 +23,47 @@ type WakeFloor struct {
 
 // wakeProbe runs the floor's loop until Stop.
 type wakeProbe struct {
+	loop   *loop.Loop
 	cancel context.CancelFunc
 	done   chan struct{}
-	prio   int
 	sched  loop.Scheduling
-	late   []time.Duration
 	err    error
 	result *WakeFloor // Stop's, for a second call
 }
 
 // startWakeProbe starts a probe at rate Hz, one priority above prio (ordinary scheduling
-// when prio is 0).
-func startWakeProbe(rate, prio int) *wakeProbe {
+// when prio is 0), that keeps the lateness of every wake for up to span.
+func startWakeProbe(rate, prio int, span time.Duration) *wakeProbe {
 	p := &wakeProbe{done: make(chan struct{})}
+	cfg := loop.Defaults()
+	cfg.Rate, cfg.Spin = float64(rate), 0                        // as robodistilld by default: no spin
+	cfg.Window = min(int(span.Seconds()*float64(rate))+1, 1<<20) // loop.Config's limit
 	if prio > 0 {
-		p.prio = min(prio+1, loop.MaxPriority)
+		cfg.Priority = min(prio+1, loop.MaxPriority)
 	}
+	cfg.Scheduled = func(s loop.Scheduling) { p.sched = s }
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
-	cfg := loop.Defaults()
-	cfg.Rate, cfg.Priority, cfg.Spin = float64(rate), p.prio, 0 // as robodistilld by default: no spin
-	cfg.Scheduled = func(s loop.Scheduling) { p.sched = s }
-	l, err := loop.New(cfg, nil)
-	if err != nil {
-		p.err = err
+	if p.loop, p.err = loop.New(cfg, nil); p.err != nil {
 		close(p.done)
 		return p
 	}
-	p.late = make([]time.Duration, 0, 64<<10)
 	go func() {
 		defer close(p.done)
-		p.err = l.Run(ctx, func(t loop.Tick) { p.late = append(p.late, t.Lateness) })
+		p.err = p.loop.Run(ctx, func(loop.Tick) {})
 	}()
 	return p
 }
 
-// Stop ends the probe and returns its figures (exact: every wake is kept). Calls after
-// the first return the same figures.
+// Stop ends the probe and returns its figures: exact, from the loop's window of recent
+// lateness (loop.Snapshot). Calls after the first return the same figures.
 func (p *wakeProbe) Stop() *WakeFloor {
 	if p.result != nil {
 		return p.result
 	}
 	p.cancel()
 	<-p.done
-	f := &WakeFloor{Priority: p.sched.Priority, Wakes: len(p.late)}
+	f := &WakeFloor{Priority: p.sched.Priority}
 	p.result = f
 	switch {
 	case p.err != nil:
@@ -75,14 +71,14 @@ func (p *wakeProbe) Stop() *WakeFloor {
 	case p.sched.Err != nil:
 		f.Error = p.sched.Err.Error()
 	}
-	if len(p.late) == 0 {
+	if p.loop == nil {
 		return f
 	}
-	s := slices.Clone(p.late)
-	slices.Sort(s)
-	q := func(x float64) float64 { return msOf(s[min(len(s)-1, int(x*float64(len(s))))]) }
-	f.Dist = Dist{P50: q(0.5), P99: q(0.99), Max: msOf(s[len(s)-1]), Exact: true}
+	w := p.loop.Snapshot().RecentLateness
+	if f.Wakes = len(w.Sorted); f.Wakes == 0 {
+		return f
+	}
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	f.Dist = Dist{P50: ms(w.Quantile(0.5)), P99: ms(w.Quantile(0.99)), Max: ms(w.Max()), Exact: true}
 	return f
 }
-
-func msOf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -9,7 +9,7 @@ import (
 // one above the loop's when the machine grants it (and says why when it does not), and
 // Stop can be called twice.
 func TestWakeProbe(t *testing.T) {
-	p := startWakeProbe(200, 10)
+	p := startWakeProbe(200, 10, time.Second)
 	time.Sleep(300 * time.Millisecond)
 	f := p.Stop()
 	if f.Wakes < 30 || f.Wakes > 70 {
@@ -24,7 +24,7 @@ func TestWakeProbe(t *testing.T) {
 	if again := p.Stop(); again != f {
 		t.Fatal("a second Stop returned other figures")
 	}
-	if f := startWakeProbe(0, 0).Stop(); f.Wakes != 0 || f.Error == "" {
+	if f := startWakeProbe(0, 0, time.Second).Stop(); f.Wakes != 0 || f.Error == "" {
 		t.Fatalf("rate 0: %+v", f)
 	}
 }

@@ -187,9 +187,8 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	return s, nil
 }
 
-// selectLabeler keeps one labeller's records.
-// LoadLabels joins a label file (only labeller's labels; "" when it holds one labeller)
-// with the collection its pairs come from, every frame prepared by vc as it is (no
+// LoadLabels joins a label file (only the labels of labeler; "" when the file holds one
+// labeller) with the collection its pairs come from, every frame prepared by vc as it is (no
 // standardisation): an already trained model's training set, e.g. the anchor of an
 // online refresh (policy.OnlineConfig.Anchor).
 func LoadLabels(ctx context.Context, labels, collection, labeler string, vc vision.Config, workers int, log *zap.Logger) (*Dataset, error) {
@@ -215,6 +214,7 @@ func LoadLabels(ctx context.Context, labels, collection, labeler string, vc visi
 	return d, nil
 }
 
+// selectLabeler keeps one labeller's records.
 func selectLabeler(recs []label.Record, want string) ([]label.Record, string, error) {
 	names := map[string]int{}
 	for i := range recs {

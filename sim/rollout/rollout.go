@@ -58,33 +58,28 @@ func (p noisy) Act(o *metaworld.Obs) metaworld.Action {
 	return a
 }
 
-// wander drives the hand (gain 5, as the scripted reach policy) toward waypoints drawn
-// uniformly from the task's hand bounds, a new one every wanderSteps steps, with Gaussian
-// noise on every action component: frames from all over the workspace, which a reward
-// model trained only on goal-directed episodes has never seen.
-type wander struct {
+// waypoints drives the hand (gain 5, as the scripted reach policy) toward waypoints
+// drawn uniformly from the task's hand bounds, a new one every waypointSteps steps: with
+// noise on top (noisy), frames from all over the workspace, which a reward model trained
+// only on goal-directed episodes has never seen.
+type waypoints struct {
 	lo, hi metaworld.Vec3
-	std    float64
 	rng    *rand.Rand
 	to     metaworld.Vec3
 	steps  int
 }
 
-const wanderSteps = 50
+const waypointSteps = 50
 
-func (p *wander) Act(o *metaworld.Obs) metaworld.Action {
-	if p.steps%wanderSteps == 0 {
+func (p *waypoints) act(o *metaworld.Obs) metaworld.Action {
+	if p.steps%waypointSteps == 0 {
 		for i := range p.to {
 			p.to[i] = p.lo[i] + p.rng.Float64()*(p.hi[i]-p.lo[i])
 		}
 	}
 	p.steps++
 	d := p.to.Sub(o.Hand()).Scale(5)
-	a := metaworld.Action{d[0], d[1], d[2], 0}
-	for i := range a {
-		a[i] = max(-1, min(1, a[i]+p.std*p.rng.NormFloat64()))
-	}
-	return a
+	return metaworld.Action{d[0], d[1], d[2], 0}
 }
 
 func policyRNG(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0x706f6c696379)) }
@@ -133,7 +128,9 @@ func ParsePolicy(spec string) (PolicyFactory, error) {
 			return nil, fmt.Errorf("policy %q: wander needs a noise level, e.g. wander:0.5", spec)
 		}
 		return func(t *metaworld.Task, seed uint64) Policy {
-			return &wander{lo: t.HandLow, hi: t.HandHigh, std: std, rng: policyRNG(seed)}
+			rng := policyRNG(seed) // one stream: the waypoints, then each step's noise
+			w := &waypoints{lo: t.HandLow, hi: t.HandHigh, rng: rng}
+			return noisy{f: w.act, std: std, rng: rng}
 		}, nil
 	}
 	return nil, fmt.Errorf("unknown policy %q (scripted, random, scripted-noise:STD, wander:STD, or a comma-separated mix)", spec)

@@ -33,14 +33,23 @@ func (a *app) rewardProbeCmd() *cobra.Command {
 		Use:   "probe",
 		Short: "Where a reach reward peaks around the goal: what a perfect optimiser of it would do",
 		Long: `For --goals reach episodes (seeds --seed, --seed+1, …) drives the hand with a proportional
-controller to every point of a 5×5×5 grid around the goal (±15 cm in x and y, ±10 cm in z),
+controller to every point of a 7×7×7 grid around the goal (0, ±3, ±6 and ±12 cm on each axis),
 renders --camera at --frame-size there and scores the frame with the reward ensemble, through
-vision/ and the model runtime as 'policy train' does. It reports how far from the goal the
-reward's best point is (mean, and the share of goals where it lies within reach's 5 cm success
-radius), the rank correlation of the reward with closeness to the goal, and the share of
-near-goal pairs (within 10 cm, 2 cm apart, not both within 5 cm) it orders correctly. A reward
-whose best point misses the goal will not teach a policy reach, however well it ranks frames
-overall. --reward groundtruth probes the simulator's own reward, for reference.`,
+vision/ and the model runtime as 'policy train' does. It reports:
+
+  - the reward's best point: how far from the goal (mean), and the share of goals where it lies
+    within reach's 5 cm success radius;
+  - the rank correlation of the reward with closeness to the goal;
+  - the share of near-goal pairs (within 10 cm, 2 cm apart, not both within 5 cm) it orders
+    correctly;
+  - the peak region, the reward's best points, as many as the grid has within 5 cm (19): the
+    share of them within 5 cm, their mean offset from the goal, and that offset's component
+    along the camera's line of sight (positive: beyond the goal as the camera sees it).
+
+Reach's own reward is flat within 5 cm, so its single best point can be anywhere in the ball; a
+learned reward's region says where a policy that maximises it will stop. A reward whose region
+misses the goal will not teach a policy reach, however well it ranks frames overall.
+--reward groundtruth probes the simulator's own reward, for reference.`,
 		Example: `  robodistill reward probe --reward out/reach/reward.onnx --frame-size 128 --json`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -66,6 +75,9 @@ overall. --reward groundtruth probes the simulator's own reward, for reference.`
 			}
 			a.human("%s on reach, %d goals × %d points: best point %.1f cm from the goal on average, within 5 cm for %.0f%% of goals; Spearman with closeness %.3f; near-goal pairs ordered %.3f\n",
 				path, len(res.PerGoal), res.Points, 100*res.ArgmaxDist, 100*res.ArgmaxSuccess, res.Spearman, res.NearPairAcc)
+			o := res.PeakOffset
+			a.human("peak region: %.0f%% within 5 cm; offset from the goal %.1f cm on average, mean (%+.1f, %+.1f, %+.1f) cm, %+.1f cm along the camera's line of sight\n",
+				100*res.PeakPrecision, 100*res.PeakDist, 100*o[0], 100*o[1], 100*o[2], 100*res.PeakSight)
 			return a.summary(res)
 		},
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sort"
 
 	"robodistill/distill/reward"
 	"robodistill/sim/metaworld"
@@ -14,8 +15,9 @@ import (
 type ProbeConfig struct {
 	Goals int    `json:"goals"` // reach episodes (goals) probed [12]
 	Seed  uint64 `json:"seed"`  // episode i uses seed Seed+i [1000, away from training's]
-	// Offsets are the grid's steps along each axis around the goal, in metres
-	// [−0.15, −0.075, 0, 0.075, 0.15 in x and y; −0.1, −0.05, 0, 0.05, 0.1 in z].
+	// Offsets are the grid's steps along each axis around the goal, in metres [−0.12,
+	// −0.06, −0.03, 0, 0.03, 0.06, 0.12 on every axis: 19 points within reach's 5 cm
+	// success radius, so that the reward's preferred region inside it can be seen].
 	OffsetsXY []float64 `json:"offsets_xy"`
 	OffsetsZ  []float64 `json:"offsets_z"`
 	// Settle is how many control steps the hand is driven toward each point [80].
@@ -33,10 +35,10 @@ func (c *ProbeConfig) defaults() {
 		c.Seed = 1000
 	}
 	if c.OffsetsXY == nil {
-		c.OffsetsXY = []float64{-0.15, -0.075, 0, 0.075, 0.15}
+		c.OffsetsXY = []float64{-0.12, -0.06, -0.03, 0, 0.03, 0.06, 0.12}
 	}
 	if c.OffsetsZ == nil {
-		c.OffsetsZ = []float64{-0.1, -0.05, 0, 0.05, 0.1}
+		c.OffsetsZ = []float64{-0.12, -0.06, -0.03, 0, 0.03, 0.06, 0.12}
 	}
 	if c.Settle == 0 {
 		c.Settle = 80
@@ -63,6 +65,24 @@ type GoalProbe struct {
 	// orders correctly.
 	NearPairs int `json:"near_pairs"`
 	NearRight int `json:"near_right"`
+	Peak
+}
+
+// Peak is where a reward's preferred region lies. Reach's own reward is flat within the
+// 5 cm success radius, so its single best point can be anywhere in the ball and says
+// little; the region does. The region is the reward's Points best grid points, as many
+// as the grid has within 5 cm of the goal.
+type Peak struct {
+	Points int `json:"peak_points"`
+	// Precision is the share of the region that lies within 5 cm (1: the reward prefers
+	// exactly the success ball).
+	Precision float64 `json:"peak_precision"`
+	// Offset is the region's mean hand − goal (m), and Sight its component along the
+	// camera's line of sight through the goal: positive beyond the goal as the camera sees
+	// it, where the goal marker stays visible beside the hand; negative in front of it,
+	// where the hand hides the marker.
+	Offset [3]float64 `json:"peak_offset"`
+	Sight  float64    `json:"peak_sight"`
 }
 
 // ProbeResult is ProbeReach's summary: what a perfect optimiser of the reward would do
@@ -77,8 +97,14 @@ type ProbeResult struct {
 	ArgmaxSuccess float64 `json:"argmax_success"`
 	Spearman      float64 `json:"spearman"`
 	// NearPairAcc is the share of every goal's near pairs ordered correctly.
-	NearPairAcc float64     `json:"near_pair_acc"`
-	PerGoal     []GoalProbe `json:"per_goal"`
+	NearPairAcc float64 `json:"near_pair_acc"`
+	// PeakPrecision, PeakOffset and PeakSight are the means over goals of Peak's fields;
+	// PeakDist is the mean length of the goals' offsets.
+	PeakPrecision float64     `json:"peak_precision"`
+	PeakOffset    [3]float64  `json:"peak_offset"`
+	PeakDist      float64     `json:"peak_dist"`
+	PeakSight     float64     `json:"peak_sight"`
+	PerGoal       []GoalProbe `json:"per_goal"`
 }
 
 // ProbeReach asks where a reward peaks around reach's goal: for each of cfg.Goals
@@ -86,7 +112,8 @@ type ProbeResult struct {
 // every point of a grid centred on the goal, renders the camera there and scores the
 // frame with r (which also gets the simulator's reward there, so that GroundTruth is the
 // reference). A reward a policy can learn reach from puts its best point within the
-// 5 cm success radius and orders the points near the goal by their distance.
+// 5 cm success radius, orders the points near the goal by their distance and prefers the
+// ball itself to the points around it (Peak).
 func ProbeReach(ctx context.Context, r Reward, name string, cfg ProbeConfig) (*ProbeResult, error) {
 	cfg.defaults()
 	task, err := metaworld.Lookup("reach")
@@ -109,8 +136,13 @@ func ProbeReach(ctx context.Context, r Reward, name string, cfg ProbeConfig) (*P
 	if len(offs) < 2 {
 		return nil, errors.New("policy.ProbeReach: the grid needs at least two points")
 	}
+	cam, err := env.Camera(cfg.Camera)
+	if err != nil {
+		return nil, err
+	}
 	n := cfg.FrameSize
 	frame := make([]byte, n*n*3)
+	off := make([]metaworld.Vec3, len(offs))
 	res := &ProbeResult{Task: "reach", Reward: name, Points: len(offs)}
 	dist, rew := make([]float64, len(offs)), make([]float64, len(offs))
 	right, all := 0, 0
@@ -140,8 +172,11 @@ func ProbeReach(ctx context.Context, r Reward, name string, cfg ProbeConfig) (*P
 				}
 			}
 			rew[i] = r.Reward(0, nil, frame, n, n, sim)
+			off[i] = env.TCP().Sub(goal)
 			dist[i] = env.TCP().Dist(goal)
 		}
+		sight := goal.Sub(metaworld.Vec3(env.Data().CamXPos(cam)))
+		sight = sight.Scale(1 / sight.Norm())
 		if f, ok := r.(interface{ Err() error }); ok {
 			if err := f.Err(); err != nil {
 				return nil, fmt.Errorf("policy.ProbeReach: %w", err)
@@ -162,6 +197,7 @@ func ProbeReach(ctx context.Context, r Reward, name string, cfg ProbeConfig) (*P
 			gp.Spearman = 0 // a reward constant over the grid orders nothing
 		}
 		gp.NearRight, gp.NearPairs = nearPairs(dist, rew)
+		gp.Peak = peakRegion(dist, rew, off, sight)
 		right += gp.NearRight
 		all += gp.NearPairs
 		res.PerGoal = append(res.PerGoal, gp)
@@ -170,6 +206,13 @@ func ProbeReach(ctx context.Context, r Reward, name string, cfg ProbeConfig) (*P
 			res.ArgmaxSuccess += 1 / float64(cfg.Goals)
 		}
 		res.Spearman += gp.Spearman / float64(cfg.Goals)
+		w := 1 / float64(cfg.Goals)
+		res.PeakPrecision += w * gp.Precision
+		res.PeakDist += w * metaworld.Vec3(gp.Offset).Norm()
+		res.PeakSight += w * gp.Sight
+		for k := range 3 {
+			res.PeakOffset[k] += w * gp.Offset[k]
+		}
 	}
 	if all > 0 {
 		res.NearPairAcc = float64(right) / float64(all)
@@ -192,4 +235,37 @@ func nearPairs(dist, rew []float64) (right, all int) {
 		}
 	}
 	return right, all
+}
+
+// peakRegion is Peak over one goal's grid: the distance of each point from the goal, the
+// reward there, the hand − goal offset, and the camera's unit line of sight.
+func peakRegion(dist, rew []float64, off []metaworld.Vec3, sight metaworld.Vec3) Peak {
+	var p Peak
+	for _, d := range dist {
+		if d <= 0.05 {
+			p.Points++
+		}
+	}
+	if p.Points == 0 {
+		return p
+	}
+	order := make([]int, len(rew))
+	for i := range order {
+		order[i] = i
+	}
+	// Best first; ties (a flat reward) keep the grid's order, so equal rewards count as
+	// the grid gives them, not as a sort happens to leave them.
+	sort.SliceStable(order, func(a, b int) bool { return rew[order[a]] > rew[order[b]] })
+	var c metaworld.Vec3
+	for _, i := range order[:p.Points] {
+		if dist[i] <= 0.05 {
+			p.Precision++
+		}
+		c = c.Add(off[i])
+	}
+	c = c.Scale(1 / float64(p.Points))
+	p.Precision /= float64(p.Points)
+	p.Offset = [3]float64(c)
+	p.Sight = c.Dot(sight)
+	return p
 }

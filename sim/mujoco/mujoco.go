@@ -357,6 +357,11 @@ func (d *Data) SiteXPos(site int) []float64 {
 	return f64(d.d.site_xpos, 3*int(d.m.m.nsite))[3*site : 3*site+3]
 }
 
+// CamXPos is camera cam's world position (after a forward pass).
+func (d *Data) CamXPos(cam int) []float64 {
+	return f64(d.d.cam_xpos, 3*int(d.m.m.ncam))[3*cam : 3*cam+3]
+}
+
 // GeomXPos is geom i's world position.
 func (d *Data) GeomXPos(geom int) []float64 {
 	return f64(d.d.geom_xpos, 3*int(d.m.m.ngeom))[3*geom : 3*geom+3]

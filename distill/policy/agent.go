@@ -27,6 +27,11 @@ type SACConfig struct {
 	// LogStdMin and LogStdMax bound the actor's log standard deviation (smooth clamp).
 	LogStdMin float64 `json:"log_std_min"`
 	LogStdMax float64 `json:"log_std_max"`
+	// ActorAverage, when positive, keeps a Polyak average of the actor's weights (this
+	// factor per update, like Tau for the targets) and makes it the deterministic policy
+	// that evaluations run and Export writes; exploration and the updates still use the
+	// actor itself. 0 (the default) evaluates and exports the actor.
+	ActorAverage float64 `json:"actor_average,omitempty"`
 }
 
 // DefaultSAC is the standard configuration: two hidden layers of 256, batch 256, γ 0.99,
@@ -48,6 +53,8 @@ func (c SACConfig) Validate() error {
 		return fmt.Errorf("sac.gamma: must be in [0, 1], got %g", c.Gamma)
 	case !(c.Tau > 0 && c.Tau <= 1):
 		return fmt.Errorf("sac.tau: must be in (0, 1], got %g", c.Tau)
+	case !(c.ActorAverage >= 0 && c.ActorAverage <= 1):
+		return fmt.Errorf("sac.actor_average: must be in [0, 1], got %g", c.ActorAverage)
 	case !(c.ActorLR > 0) || math.IsInf(c.ActorLR, 0):
 		return fmt.Errorf("sac.actor_lr: must be positive and finite, got %g", c.ActorLR)
 	case !(c.CriticLR > 0) || math.IsInf(c.CriticLR, 0):
@@ -75,6 +82,7 @@ type Agent struct {
 	obsDim, actDim int
 
 	actor    *nn.Sequential // obs → [means, raw log-stds]
+	avg      *nn.Sequential // Polyak average of actor (SACConfig.ActorAverage), or nil
 	q, qTarg [2]*nn.Sequential
 	logAlpha *nn.Param
 
@@ -146,6 +154,12 @@ func NewAgent(cfg SACConfig, obsDim, actDim int, seed uint64) (*Agent, error) {
 		ag.qTarg[k] = mlp(obsDim+actDim, 1)
 		nn.CopyParams(ag.qTarg[k].Params(), ag.q[k].Params())
 	}
+	if cfg.ActorAverage > 0 {
+		// Built last: its draws from init, overwritten at once, leave every other
+		// network's initial weights as they are without the average.
+		ag.avg = mlp(obsDim, 2*actDim)
+		nn.CopyParams(ag.avg.Params(), ag.actor.Params())
+	}
 	ag.logAlpha = &nn.Param{Name: "log_alpha", Shape: []int{1}, Value: []float32{float32(math.Log(cfg.InitAlpha))}, Grad: []float32{0}}
 	ag.targetEntropy = cfg.TargetEntropy
 	if ag.targetEntropy == 0 {
@@ -205,9 +219,17 @@ func (ag *Agent) Updates() int { return ag.updates }
 // Alpha is the current temperature.
 func (ag *Agent) Alpha() float64 { return math.Exp(float64(ag.logAlpha.Value[0])) }
 
-// Actor is the actor network (obs → means then raw log-stds); Export builds the
-// deterministic policy from it.
+// Actor is the actor network (obs → means then raw log-stds).
 func (ag *Agent) Actor() *nn.Sequential { return ag.actor }
+
+// policyNet is the network the deterministic policy comes from (Act with deterministic,
+// DeterministicNet): the actor's average when SACConfig.ActorAverage is set, else the actor.
+func (ag *Agent) policyNet() *nn.Sequential {
+	if ag.avg != nil {
+		return ag.avg
+	}
+	return ag.actor
+}
 
 // RandomActions fills act (n rows of actDim) uniformly in [−1, 1), the exploration before
 // learning starts. The values are float32 so that what the replay buffer stores is exactly
@@ -225,7 +247,11 @@ func (ag *Agent) Act(obs []float32, n int, deterministic bool, act []float32) {
 	O, A := ag.obsDim, ag.actDim
 	ag.actShape = [2]int{n, O}
 	ag.actT = nn.Tensor{Shape: ag.actShape[:], Data: obs[:n*O]}
-	out := ag.actor.Forward(&ag.actT)
+	net := ag.actor
+	if deterministic {
+		net = ag.policyNet()
+	}
+	out := net.Forward(&ag.actT)
 	var eps [8]float64
 	var st [8]squashed
 	for i := 0; i < n; i++ {
@@ -272,6 +298,9 @@ func (ag *Agent) Update(r *Replay) Stats {
 	var logpMean float64
 	s.ActorLoss, logpMean, s.Q = ag.actorGrads()
 	ag.actorOpt.Step()
+	if ag.avg != nil {
+		nn.Polyak(ag.avg.Params(), ag.actor.Params(), ag.cfg.ActorAverage)
+	}
 	ag.alphaGrad(logpMean)
 	ag.alphaOpt.Step()
 	for k := range ag.q {

@@ -64,7 +64,11 @@ func settings(r Reward) any {
 }
 
 func (ag *Agent) nets() []*nn.Sequential {
-	return []*nn.Sequential{ag.actor, ag.q[0], ag.q[1], ag.qTarg[0], ag.qTarg[1]}
+	nets := []*nn.Sequential{ag.actor, ag.q[0], ag.q[1], ag.qTarg[0], ag.qTarg[1]}
+	if ag.avg != nil {
+		nets = append(nets, ag.avg)
+	}
+	return nets
 }
 
 func (ag *Agent) opts() []*nn.Adam {

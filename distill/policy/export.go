@@ -10,9 +10,10 @@ import (
 
 // DeterministicNet builds the deterministic policy obs → tanh(mean) as a network of its
 // own: the actor's hidden layers (copied), a Linear holding only the mean rows of the
-// actor's last layer, and Tanh. It shares no storage with the agent.
+// actor's last layer, and Tanh. The actor is its Polyak average when
+// SACConfig.ActorAverage is set. It shares no storage with the agent.
 func (ag *Agent) DeterministicNet() *nn.Sequential {
-	layers := ag.actor.Layers
+	layers := ag.policyNet().Layers
 	var out []nn.Layer
 	for i, l := range layers {
 		switch l := l.(type) {

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"robodistill/control/nn"
 )
 
 // pointMass is a 1-D task for tests: the agent moves x by up to 0.2 per step toward a goal
@@ -310,6 +312,7 @@ func TestConfigErrors(t *testing.T) {
 		{func(c *Config) { c.FrameSize = 1000 }, "frame_size: must be between 1 and 480, got 1000"},
 		{func(c *Config) { c.SAC.Gamma = 1.5 }, "sac.gamma: must be in [0, 1], got 1.5"},
 		{func(c *Config) { c.SAC.Tau = 0 }, "sac.tau: must be in (0, 1], got 0"},
+		{func(c *Config) { c.SAC.ActorAverage = 1.5 }, "sac.actor_average: must be in [0, 1], got 1.5"},
 		{func(c *Config) { c.SAC.LogStdMin = 3 }, "sac.log_std_min, sac.log_std_max: want -20 <= min < max <= 5, got 3 and 2"},
 	}
 	for _, tc := range cases {
@@ -319,5 +322,59 @@ func TestConfigErrors(t *testing.T) {
 		if err == nil || err.Error() != "policy.Train: "+tc.want {
 			t.Errorf("got %v, want %q", err, tc.want)
 		}
+	}
+}
+
+// TestActorAverage: the average changes what is evaluated and exported, never what is
+// learnt; with factor 1 it is the actor; it is checkpointed, so a resumed run is bit-exact.
+func TestActorAverage(t *testing.T) {
+	train := func(avg float64) *Result {
+		cfg := smallConfig()
+		cfg.SAC.ActorAverage = avg
+		cfg.Checkpoint = t.TempDir()
+		res, err := Train(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	plain, one, slow := train(0), train(1), train(0.01)
+	sameActor := func(a, b *Agent) bool {
+		pa, pb := a.actor.Params(), b.actor.Params()
+		for i := range pa {
+			for j := range pa[i].Value {
+				if math.Float32bits(pa[i].Value[j]) != math.Float32bits(pb[i].Value[j]) {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	if !sameActor(plain.Agent, one.Agent) || !sameActor(plain.Agent, slow.Agent) {
+		t.Error("the average changed the actor's training")
+	}
+	if !reflect.DeepEqual(plain.Curve, one.Curve) {
+		t.Errorf("factor 1 evaluates differently from the actor:\n%+v\n%+v", plain.Curve, one.Curve)
+	}
+	if plain.Agent.avg != nil || one.Agent.avg == nil {
+		t.Fatal("average kept without the setting, or missing with it")
+	}
+	first := func(n *nn.Sequential) float32 { return n.Params()[0].Value[0] }
+	exp := slow.Agent.DeterministicNet()
+	if first(exp) != first(slow.Agent.avg) || first(exp) == first(slow.Agent.actor) {
+		t.Errorf("export's first weight %v: the average's is %v, the actor's %v", first(exp), first(slow.Agent.avg), first(slow.Agent.actor))
+	}
+
+	base := smallConfig()
+	base.SAC.ActorAverage = 0.01
+	base.Envs = 2
+	base.CheckpointEvery = 100
+	base.Checkpoint = t.TempDir()
+	want, wantCkpt := uninterrupted(t, base)
+	cfg := base
+	cfg.Checkpoint = t.TempDir()
+	got, gotCkpt := runInterrupted(t, cfg, func(cfg *Config, cancel func()) { cfg.Progress = cancelAt(250, cancel) })
+	if !sameWeights(got.Agent, want.Agent) || !bytes.Equal(gotCkpt, wantCkpt) || !reflect.DeepEqual(got.Curve, want.Curve) {
+		t.Error("a resumed run with the average differs from the uninterrupted one")
 	}
 }

@@ -79,8 +79,8 @@ type Peak struct {
 	Precision float64 `json:"peak_precision"`
 	// Offset is the region's mean hand − goal (m), and Sight its component along the
 	// camera's line of sight through the goal: positive beyond the goal as the camera sees
-	// it, where the goal marker stays visible beside the hand; negative in front of it,
-	// where the hand hides the marker.
+	// it, negative in front of it. Along that line a single camera sees the hand and the
+	// marker in nearly the same place, so this is where a one-camera reward is least sure.
 	Offset [3]float64 `json:"peak_offset"`
 	Sight  float64    `json:"peak_sight"`
 }
@@ -173,7 +173,7 @@ func ProbeReach(ctx context.Context, r Reward, name string, cfg ProbeConfig) (*P
 			}
 			rew[i] = r.Reward(0, nil, frame, n, n, sim)
 			off[i] = env.TCP().Sub(goal)
-			dist[i] = env.TCP().Dist(goal)
+			dist[i] = off[i].Norm()
 		}
 		sight := goal.Sub(metaworld.Vec3(env.Data().CamXPos(cam)))
 		sight = sight.Scale(1 / sight.Norm())

@@ -192,6 +192,10 @@ func TestCacheAcrossRuns(t *testing.T) {
 // requests cost retries, not labels.
 func TestFaults(t *testing.T) {
 	s := newSetup(t, vlmtest.Config{FaultRate: 0.3, RetryAfter: "0.01", Seed: 3})
+	// With the default 6 retries, one of the 300 requests failing all 7 attempts has a
+	// chance of 300·0.3⁷ ≈ 7 % (the faults follow the requests' order, which concurrency
+	// varies); 15 retries make it 300·0.3¹⁶ ≈ 1e-6.
+	s.cfg.Retries = 15
 	st, _, _, err := s.run(t, 150, "")
 	if err != nil {
 		t.Fatal(err)

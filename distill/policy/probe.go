@@ -167,7 +167,7 @@ func ProbeReach(ctx context.Context, r Reward, name string, cfg ProbeConfig) (*P
 				}
 			}
 			if r.NeedsFrame() {
-				if err := env.Render(cfg.Camera, n, n, frame); err != nil {
+				if err := env.RenderID(cam, n, n, frame); err != nil {
 					return nil, err
 				}
 			}

@@ -53,6 +53,8 @@ type PolicySummary struct {
 	RewardSeconds float64               `json:"reward_seconds,omitempty"`
 	Online        []policy.RefreshStats `json:"online,omitempty"`
 	RewardOut     string                `json:"reward_out,omitempty"`
+	// Demos describes the demonstrations that prefilled the replay buffer (--demos).
+	Demos *policy.DemoStats `json:"demos,omitempty"`
 }
 
 func (a *app) policyTrainCmd() *cobra.Command {
@@ -124,6 +126,14 @@ removed once the policy is written, unless --keep-checkpoint.`,
 				buffer := cfg.Buffer
 				if buffer == 0 {
 					buffer = min(cfg.Steps, 1_000_000)
+					if cfg.Demos != "" {
+						n, err := policy.CountDemos(cfg.Demos, cfg.DemoEpisodes)
+						if err != nil {
+							return fmt.Errorf("--demos: %w", err)
+						}
+						buffer += n
+						cfg.Buffer = buffer
+					}
 				}
 				if (anchorLabels == "") != (anchorEpisodes == "") {
 					return fmt.Errorf("--online-anchor-labels and --online-anchor-episodes go together")
@@ -217,7 +227,8 @@ removed once the policy is written, unless --keep-checkpoint.`,
 			sum := PolicySummary{Task: res.Spec.Task, Reward: res.Reward, Labeler: res.Labeler, Rate: res.Spec.Rate, Seed: cfg.Seed,
 				Envs: cfg.Envs, Steps: res.Steps, Updates: res.Updates, Episodes: res.Episodes, ResumedFrom: res.ResumedFrom,
 				SuccessRate: fin.SuccessRate, MeanReturn: fin.Return, UsedReturn: fin.UsedReturn, EvalEpisode: fin.Episodes,
-				Seconds: res.Seconds, Out: out, Curve: res.Curve, RewardSeconds: res.RewardSeconds, RewardOut: rewardOut}
+				Seconds: res.Seconds, Out: out, Curve: res.Curve, RewardSeconds: res.RewardSeconds, RewardOut: rewardOut,
+				Demos: res.Demos}
 			if online != nil {
 				sum.Online = online.Stats()
 			}
@@ -252,6 +263,9 @@ removed once the policy is written, unless --keep-checkpoint.`,
 	f.IntVar(&cfg.LearningStarts, "learning-starts", cfg.LearningStarts, "random steps before learning")
 	f.Float64Var(&cfg.UpdatesPerStep, "utd", cfg.UpdatesPerStep, "SAC updates per environment step")
 	f.IntVar(&cfg.Buffer, "buffer", 0, "replay capacity (default min(steps, 1e6))")
+	f.StringVar(&cfg.Demos, "demos", "", "collection folder (robodistill collect, this task and --rate) whose episodes prefill the replay buffer, scored by the run's reward, and stay there")
+	f.Float64Var(&cfg.DemoRatio, "demo-ratio", 0.5, "with --demos: share of every batch drawn from the demonstrations (0: uniform over the whole buffer)")
+	f.IntVar(&cfg.DemoEpisodes, "demo-episodes", 0, "with --demos: read at most this many episodes (0: all)")
 	f.IntVar(&cfg.SAC.Batch, "batch", cfg.SAC.Batch, "transitions per update")
 	f.IntVar(&cfg.SAC.Hidden, "hidden", cfg.SAC.Hidden, "hidden layer width of actor and critics")
 	f.Float64Var(&cfg.SAC.ActorAverage, "actor-average", 0, "evaluate and export a Polyak average of the actor's weights, this factor per update (0: the actor itself)")

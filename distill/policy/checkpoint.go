@@ -145,7 +145,7 @@ func (t *trainer) save() error {
 	for i, s := range t.slots {
 		st.Slots[i] = s.st
 	}
-	st.ReplaySize, st.ReplayPos = t.replay.size, t.replay.pos
+	st.ReplaySize, st.ReplayPos, st.ReplayPinned = t.replay.size, t.replay.pos, t.replay.pinned
 	head, err := json.Marshal(st)
 	if err != nil {
 		return fmt.Errorf("checkpoint: header: %w", err)
@@ -229,6 +229,8 @@ func (t *trainer) restore() (bool, error) {
 		return false, bad("%d environments, want %d", len(st.Slots), len(t.slots))
 	case st.ReplaySize < 0 || st.ReplaySize > t.replay.cap || st.ReplayPos < 0 || st.ReplayPos >= t.replay.cap:
 		return false, bad("replay size %d and position %d do not fit capacity %d", st.ReplaySize, st.ReplayPos, t.replay.cap)
+	case st.ReplayPinned < 0 || st.ReplayPinned > st.ReplaySize || (st.ReplaySize == t.replay.cap && st.ReplayPos < st.ReplayPinned):
+		return false, bad("%d pinned demonstration transitions do not fit replay size %d at position %d", st.ReplayPinned, st.ReplaySize, st.ReplayPos)
 	case st.Step < 0 || st.Updates < 0 || math.IsNaN(st.UpdatesDue):
 		return false, bad("step %d, updates %d", st.Step, st.Updates)
 	}
@@ -253,6 +255,7 @@ func (t *trainer) restore() (bool, error) {
 	}
 	t.agent.updates = st.Updates
 	t.replay.size, t.replay.pos = st.ReplaySize, st.ReplayPos
+	t.replay.pinned, t.replay.ratio = st.ReplayPinned, t.cfg.DemoRatio
 	for i, s := range t.slots {
 		s.st = st.Slots[i]
 		s.seed = trainSeed(t.cfg.Seed, i, s.st.Episode)

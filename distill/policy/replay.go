@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 )
 
@@ -14,6 +15,10 @@ type Replay struct {
 	rew, done           []float32 // [cap]
 	div                 []float32 // [cap] the count term's divisors (nil: none), see SetReward
 	size, pos           int
+	// pinned slots [0, pinned) hold demonstrations (Pin): never overwritten, and a share
+	// ratio of every sample is drawn from them.
+	pinned int
+	ratio  float64
 }
 
 // NewReplay allocates a buffer for capacity transitions.
@@ -54,9 +59,27 @@ func (r *Replay) Add(obs, act []float32, reward float32, next []float32, termina
 	if terminal {
 		r.done[i] = 1
 	}
-	r.pos = (r.pos + 1) % r.cap
+	r.pos++
+	if r.pos == r.cap {
+		r.pos = r.pinned
+	}
 	r.size = min(r.size+1, r.cap)
 }
+
+// Pin makes the transitions held so far permanent (demonstrations): once the buffer is
+// full, Add overwrites the oldest of the later ones, and Sample draws round(ratio·N) rows
+// of each batch from the pinned ones and the rest from the others (Ball et al. 2023's
+// symmetric sampling at ratio 0.5); until there are others, and at ratio 0, rows are drawn
+// uniformly from the whole buffer. Pin is called once, before the buffer has wrapped.
+func (r *Replay) Pin(ratio float64) {
+	if r.size != r.pos || r.size == r.cap {
+		panic("policy: Replay.Pin after the buffer has filled")
+	}
+	r.pinned, r.ratio = r.size, ratio
+}
+
+// Pinned is the number of pinned transitions (slots 0 to Pinned()−1).
+func (r *Replay) Pinned() int { return r.pinned }
 
 // Pos is the slot the next Add writes: slots are 0 to Cap()−1, and Add fills them in
 // order, then overwrites the oldest.
@@ -97,14 +120,28 @@ func newBatch(n, obsDim, actDim int) Batch {
 }
 
 // Sample fills b with b.N transitions drawn uniformly with replacement by rng (one IntN per
-// row, in row order). The buffer must not be empty.
+// row, in row order); with pinned transitions, the first round(ratio·N) rows from those and
+// the rest from the others (see Pin). The buffer must not be empty.
 func (r *Replay) Sample(rng *rand.Rand, b *Batch) {
 	if r.size == 0 {
 		panic("policy: Replay.Sample on an empty buffer")
 	}
 	O, A := r.obsDim, r.actDim
+	mix := r.pinned > 0 && r.size > r.pinned && r.ratio > 0
+	fromPinned := 0
+	if mix {
+		fromPinned = int(math.Round(r.ratio * float64(b.N)))
+	}
 	for k := 0; k < b.N; k++ {
-		i := rng.IntN(r.size)
+		var i int
+		switch {
+		case k < fromPinned:
+			i = rng.IntN(r.pinned)
+		case mix:
+			i = r.pinned + rng.IntN(r.size-r.pinned)
+		default:
+			i = rng.IntN(r.size)
+		}
 		copy(b.Obs[k*O:(k+1)*O], r.obs[i*O:(i+1)*O])
 		copy(b.Next[k*O:(k+1)*O], r.next[i*O:(i+1)*O])
 		copy(b.Act[k*A:(k+1)*A], r.act[i*A:(i+1)*A])

@@ -74,3 +74,51 @@ func TestReplay(t *testing.T) {
 	r3, _ := NewReplay(2, 2, 1)
 	r3.Sample(rand.New(rand.NewPCG(3, 3)), &b1)
 }
+
+// TestReplayPinned: pinned demonstrations survive the ring's wrap, and a batch draws its
+// first round(ratio·N) rows from them and the rest from the others.
+func TestReplayPinned(t *testing.T) {
+	r, err := NewReplay(5, 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	add := func(k float32) { r.Add([]float32{k}, []float32{0}, k, []float32{k}, false) }
+	add(-1)
+	add(-2)
+	r.Pin(0.25)
+	if r.Pinned() != 2 {
+		t.Fatalf("pinned %d, want 2", r.Pinned())
+	}
+	b := newBatch(8, 1, 1)
+	rng := rand.New(rand.NewPCG(1, 2))
+	r.Sample(rng, &b) // only pinned transitions so far: every row from them
+	for _, v := range b.Rew {
+		if v >= 0 {
+			t.Fatalf("rewards %v: drew from an empty part", b.Rew)
+		}
+	}
+	for k := float32(1); k <= 7; k++ {
+		add(k)
+	}
+	// Slots 2..4 held 1, 2, 3, then 4..7 replaced the oldest of them: 7, 5, 6.
+	if want := []float32{-1, -2, 7, 5, 6}; !slices.Equal(r.rew, want) {
+		t.Fatalf("rewards %v, want %v", r.rew, want)
+	}
+	if r.Pos() != 3 {
+		t.Errorf("position %d, want 3", r.Pos())
+	}
+	for range 50 {
+		r.Sample(rng, &b)
+		for k, v := range b.Rew {
+			if pinned := k < 2; pinned != (v < 0) {
+				t.Fatalf("row %d has reward %v: rows 0–1 must be pinned ones, the rest not", k, v)
+			}
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("Pin on a full buffer did not panic")
+		}
+	}()
+	r.Pin(0.5)
+}

@@ -30,8 +30,18 @@ type Config struct {
 	// goroutine, in lockstep (default GOMAXPROCS). Results depend on it, not on scheduling.
 	Envs int `json:"envs"`
 
-	// Buffer is the replay capacity (default min(Steps, 1e6)).
+	// Buffer is the replay capacity (default min(Steps, 1e6), plus the demonstrations'
+	// transitions).
 	Buffer int `json:"buffer"`
+
+	// Demos is a collection folder (robodistill collect, a simulator recording of the
+	// task at Rate) whose episodes go into the replay buffer before the first step, scored
+	// by Reward like the run's own steps, and stay there (Replay.Pin); DemoRatio is the
+	// share of every batch drawn from them (0: uniform over the whole buffer), and
+	// DemoEpisodes limits how many episodes are read (0: all).
+	Demos        string  `json:"demos,omitempty"`
+	DemoRatio    float64 `json:"demo_ratio,omitempty"`
+	DemoEpisodes int     `json:"demo_episodes,omitempty"`
 	// LearningStarts is the number of uniformly random steps before the policy acts
 	// (rounded up to a multiple of Envs); updates begin once more transitions than that
 	// are stored, as in SB3 (DefaultConfig: 5000; 0 is none).
@@ -113,6 +123,9 @@ func (c Config) withDefaults() Config {
 	if c.Reward == nil {
 		c.Reward = GroundTruth{}
 	}
+	if c.Demos == "" {
+		c.DemoRatio, c.DemoEpisodes = 0, 0
+	}
 	if c.Log == nil {
 		c.Log = zap.NewNop()
 	}
@@ -135,6 +148,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("envs: must be between 1 and 256, got %d", c.Envs)
 	case c.Buffer < 1:
 		return fmt.Errorf("buffer: must be at least 1, got %d", c.Buffer)
+	case c.DemoRatio < 0 || c.DemoRatio > 1:
+		return fmt.Errorf("demo_ratio: must be in [0, 1], got %g", c.DemoRatio)
+	case c.DemoEpisodes < 0:
+		return fmt.Errorf("demo_episodes: must not be negative, got %d", c.DemoEpisodes)
 	case c.LearningStarts < 0:
 		return fmt.Errorf("learning_starts: must not be negative, got %d", c.LearningStarts)
 	case !(c.UpdatesPerStep > 0 && c.UpdatesPerStep <= 64):
@@ -197,6 +214,7 @@ type Result struct {
 	// ResumedFrom is the step the run continued from (0 when it started fresh).
 	ResumedFrom int         `json:"resumed_from"`
 	Curve       []EvalPoint `json:"curve"`
+	Demos       *DemoStats  `json:"demos,omitempty"`
 	// Wall-clock seconds of this process: in all, stepping the environments (with
 	// action selection), in updates, in evaluations.
 	Seconds       float64 `json:"seconds"`
@@ -233,6 +251,13 @@ func evalSeed(seed uint64, k int) uint64 { return (seed<<20 + uint64(k)) | 1<<63
 // agent. With cfg.Checkpoint set it continues a run whose checkpoint is there, and a
 // cancelled ctx saves the state before Train returns ctx's error.
 func Train(ctx context.Context, cfg Config) (*Result, error) {
+	if cfg.Demos != "" && cfg.Buffer == 0 {
+		n, err := CountDemos(cfg.Demos, cfg.DemoEpisodes)
+		if err != nil {
+			return nil, fmt.Errorf("policy.Train: %w", err)
+		}
+		cfg.Buffer = min(cfg.Steps, 1_000_000) + n
+	}
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("policy.Train: %w", err)
@@ -308,6 +333,10 @@ type state struct {
 	PCG         []byte      `json:"pcg"`
 	ReplaySize  int         `json:"replay_size"`
 	ReplayPos   int         `json:"replay_pos"`
+	// ReplayPinned is the number of demonstration transitions at the buffer's start,
+	// described by Demos.
+	ReplayPinned int        `json:"replay_pinned,omitempty"`
+	Demos        *DemoStats `json:"demos,omitempty"`
 }
 
 // slot is one environment with its goroutine. The trainer's goroutine writes a slot's
@@ -549,6 +578,11 @@ func (t *trainer) run(ctx context.Context) (*Result, error) {
 			return nil, fmt.Errorf("checkpoint in %s is at step %d, past the %d steps asked for", cfg.Checkpoint, t.st.Step, cfg.Steps)
 		}
 	} else {
+		if cfg.Demos != "" {
+			if err := t.prefill(ctx); err != nil {
+				return nil, err
+			}
+		}
 		for i, s := range t.slots {
 			s.seed = trainSeed(cfg.Seed, i, 0)
 		}
@@ -576,7 +610,7 @@ func (t *trainer) run(ctx context.Context) (*Result, error) {
 	res := &Result{
 		Spec: t.spec, Reward: cfg.Reward.Name(), Labeler: cfg.Reward.Labeler(), Steps: t.st.Step,
 		Updates: t.agent.Updates(), Episodes: t.st.Episodes, ResumedFrom: t.resumedFrom,
-		Curve:   append([]EvalPoint(nil), t.st.Curve...),
+		Curve: append([]EvalPoint(nil), t.st.Curve...), Demos: t.st.Demos,
 		Seconds: time.Since(start).Seconds(), EnvSeconds: t.envTime.Seconds(), UpdateSeconds: t.updTime.Seconds(),
 		EvalSeconds: t.evalTime.Seconds(), RewardSeconds: t.rewardTime.Seconds(), EnvStepsThisRun: t.st.Step - t.resumedFrom,
 		UpdatesThisRun: t.agent.Updates() - t.updatesAtStart, Agent: t.agent,

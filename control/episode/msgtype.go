@@ -42,9 +42,10 @@ func typeOf(m any) (*msgType, error) {
 	if err != nil {
 		return nil, fmt.Errorf("definition of %s: %w", name, err)
 	}
-	t := &msgType{name: name, md5: md5, definition: def}
-	msgTypes.Store(rt, t)
-	return t, nil
+	// Writers compare types by pointer: when two goroutines describe a type at once, both
+	// must get the one that was stored first.
+	t, _ := msgTypes.LoadOrStore(rt, &msgType{name: name, md5: md5, definition: def})
+	return t.(*msgType), nil
 }
 
 // encodeMsg serializes m as a bag's message data (ROS serialization, no length prefix).

@@ -5,9 +5,11 @@ import (
 	"encoding/binary"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/bluenviron/goroslib/v2/pkg/msg"
 	"github.com/bluenviron/goroslib/v2/pkg/msgs/std_msgs"
 )
 
@@ -72,5 +74,37 @@ func TestIndexTimes(t *testing.T) {
 	}
 	if chunks < 2 || entries != 4000 {
 		t.Fatalf("%d chunks, %d index entries", chunks, entries)
+	}
+}
+
+// typeTestMsg is described by no other test, so TestTypeOfConcurrent sees it uncached.
+type typeTestMsg struct {
+	msg.Package `ros:"robodistill_test"`
+	Data        int32
+}
+
+// Goroutines describing a type for the first time at once get one description: writers
+// compare types by pointer (two collect workers once failed with "message type
+// geometry_msgs/PoseStamped, but the topic carries geometry_msgs/PoseStamped").
+func TestTypeOfConcurrent(t *testing.T) {
+	const n = 8
+	got := make([]*msgType, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			mt, err := typeOf(&typeTestMsg{})
+			if err != nil {
+				t.Error(err)
+			}
+			got[i] = mt
+		}()
+	}
+	wg.Wait()
+	for i, mt := range got {
+		if mt != got[0] {
+			t.Fatalf("goroutine %d got description %p, goroutine 0 %p", i, mt, got[0])
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -85,26 +86,34 @@ type typeTestMsg struct {
 
 // Goroutines describing a type for the first time at once get one description: writers
 // compare types by pointer (two collect workers once failed with "message type
-// geometry_msgs/PoseStamped, but the topic carries geometry_msgs/PoseStamped").
+// geometry_msgs/PoseStamped, but the topic carries geometry_msgs/PoseStamped"). Each round
+// forgets the type and releases the goroutines together.
 func TestTypeOfConcurrent(t *testing.T) {
-	const n = 8
+	const n, rounds = 8, 200
+	rt := reflect.TypeOf(&typeTestMsg{})
 	got := make([]*msgType, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			mt, err := typeOf(&typeTestMsg{})
-			if err != nil {
-				t.Error(err)
+	for r := range rounds {
+		msgTypes.Delete(rt)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				mt, err := typeOf(&typeTestMsg{})
+				if err != nil {
+					t.Error(err)
+				}
+				got[i] = mt
+			}()
+		}
+		close(start)
+		wg.Wait()
+		for i, mt := range got {
+			if mt != got[0] {
+				t.Fatalf("round %d: goroutine %d got description %p, goroutine 0 %p", r, i, mt, got[0])
 			}
-			got[i] = mt
-		}()
-	}
-	wg.Wait()
-	for i, mt := range got {
-		if mt != got[0] {
-			t.Fatalf("goroutine %d got description %p, goroutine 0 %p", i, mt, got[0])
 		}
 	}
 }

@@ -123,18 +123,14 @@ removed once the policy is written, unless --keep-checkpoint.`,
 					l, _, err := a.labeler(&olf, src)
 					return l, err
 				}
-				buffer := cfg.Buffer
-				if buffer == 0 {
-					buffer = min(cfg.Steps, 1_000_000)
-					if cfg.Demos != "" {
-						n, err := policy.CountDemos(cfg.Demos, cfg.DemoEpisodes)
-						if err != nil {
-							return fmt.Errorf("--demos: %w", err)
-						}
-						buffer += n
-						cfg.Buffer = buffer
+				if cfg.Buffer == 0 {
+					n, err := policy.DefaultBuffer(cfg)
+					if err != nil {
+						return fmt.Errorf("--demos: %w", err)
 					}
+					cfg.Buffer = n
 				}
+				buffer := cfg.Buffer
 				if (anchorLabels == "") != (anchorEpisodes == "") {
 					return fmt.Errorf("--online-anchor-labels and --online-anchor-episodes go together")
 				}
@@ -262,7 +258,7 @@ removed once the policy is written, unless --keep-checkpoint.`,
 	f.IntVar(&cfg.Envs, "envs", runtime.GOMAXPROCS(0), "environments stepped in parallel")
 	f.IntVar(&cfg.LearningStarts, "learning-starts", cfg.LearningStarts, "random steps before learning")
 	f.Float64Var(&cfg.UpdatesPerStep, "utd", cfg.UpdatesPerStep, "SAC updates per environment step")
-	f.IntVar(&cfg.Buffer, "buffer", 0, "replay capacity (default min(steps, 1e6))")
+	f.IntVar(&cfg.Buffer, "buffer", 0, "replay capacity (default min(steps, 1e6), plus the --demos transitions)")
 	f.StringVar(&cfg.Demos, "demos", "", "collection folder (robodistill collect, this task and --rate) whose episodes prefill the replay buffer, scored by the run's reward, and stay there")
 	f.Float64Var(&cfg.DemoRatio, "demo-ratio", 0.5, "with --demos: share of every batch drawn from the demonstrations (0: uniform over the whole buffer)")
 	f.IntVar(&cfg.DemoEpisodes, "demo-episodes", 0, "with --demos: read at most this many episodes (0: all)")

@@ -247,16 +247,27 @@ func trainSeed(seed uint64, env, episode int) uint64 {
 
 func evalSeed(seed uint64, k int) uint64 { return (seed<<20 + uint64(k)) | 1<<63 }
 
+// DefaultBuffer is the replay capacity Train uses when cfg.Buffer is 0: min(Steps, 1e6),
+// plus the transitions of cfg.Demos (which it counts from the collection's index).
+func DefaultBuffer(cfg Config) (int, error) {
+	n := min(cfg.Steps, 1_000_000)
+	if cfg.Demos == "" {
+		return n, nil
+	}
+	d, err := CountDemos(cfg.Demos, cfg.DemoEpisodes)
+	return n + d, err
+}
+
 // Train runs SAC for cfg.Steps environment steps and returns the learning curve and the
 // agent. With cfg.Checkpoint set it continues a run whose checkpoint is there, and a
 // cancelled ctx saves the state before Train returns ctx's error.
 func Train(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Demos != "" && cfg.Buffer == 0 {
-		n, err := CountDemos(cfg.Demos, cfg.DemoEpisodes)
+		n, err := DefaultBuffer(cfg)
 		if err != nil {
 			return nil, fmt.Errorf("policy.Train: %w", err)
 		}
-		cfg.Buffer = min(cfg.Steps, 1_000_000) + n
+		cfg.Buffer = n
 	}
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"robodistill/control/testbin"
 )
 
 // testWriter sends progress lines to the test log.
@@ -20,21 +22,13 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// binaries returns bin/robodistilld and bin/robodistill of this tree, skipping the test
-// (naming the make target) while they have not been built.
+func TestMain(m *testing.M) { testbin.Main(m) }
+
+// binaries builds robodistilld and robodistill of this tree once per test run.
 func binaries(t *testing.T) (daemon, robodistill string) {
 	t.Helper()
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	daemon, robodistill = filepath.Join(root, "bin", "robodistilld"), filepath.Join(root, "bin", "robodistill")
-	for _, b := range []string{daemon, robodistill} {
-		if _, err := os.Stat(b); err != nil {
-			t.Skipf("%s not built (make build): %v", b, err)
-		}
-	}
-	return daemon, robodistill
+	b := testbin.Build(t, testbin.Robodistilld, testbin.Robodistill)
+	return b[0], b[1]
 }
 
 // The whole harness for about 20 s of measurement: rosmaster, the sim bridge at 30 Hz

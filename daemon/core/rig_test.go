@@ -3,11 +3,9 @@ package core
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -27,6 +25,7 @@ import (
 	"robodistill/control/rosiface"
 	"robodistill/control/rosnode"
 	"robodistill/control/rosnode/rosnodetest"
+	"robodistill/control/testbin"
 )
 
 // The end-to-end rig: a real rosmaster (rosnodetest), the real sim bridge as the
@@ -34,56 +33,13 @@ import (
 // relays the bridge's camera to the daemon (so that a test can stop the stream) and
 // publishes the estop.
 
-var (
-	binOnce sync.Once
-	binDir  string
-	binErr  error
-)
+func TestMain(m *testing.M) { testbin.Main(m) }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
-	os.Exit(code)
-}
-
-// binaries builds robodistill (the sim bridge) and robodistilld once per test run, nice'd,
-// into a temporary folder.
+// binaries builds robodistill (the sim bridge) and robodistilld once per test run.
 func binaries(t *testing.T) (robodistill, robodistilld string) {
 	t.Helper()
-	binOnce.Do(func() {
-		if binDir, binErr = os.MkdirTemp("", "robodistilld-test-"); binErr != nil {
-			return
-		}
-		gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-		if _, err := os.Stat(gobin); err != nil {
-			if gobin, binErr = exec.LookPath("go"); binErr != nil {
-				return
-			}
-		}
-		var wg sync.WaitGroup
-		errs := make([]error, 2)
-		for i, pkg := range []string{"robodistill/distill/cmd/robodistill", "robodistill/daemon/cmd/robodistilld"} {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				args := []string{gobin, "build", "-o", filepath.Join(binDir, filepath.Base(pkg)), pkg}
-				if nice, err := exec.LookPath("nice"); err == nil {
-					args = append([]string{nice, "-n", "15"}, args...)
-				}
-				if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-					errs[i] = fmt.Errorf("building %s: %v\n%s", pkg, err, out)
-				}
-			}()
-		}
-		wg.Wait()
-		binErr = errors.Join(errs...)
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return filepath.Join(binDir, "robodistill"), filepath.Join(binDir, "robodistilld")
+	b := testbin.Build(t, testbin.Robodistill, testbin.Robodistilld)
+	return b[0], b[1]
 }
 
 // lockedBuf collects a subprocess's or a logger's output.

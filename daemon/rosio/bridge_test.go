@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -20,29 +17,16 @@ import (
 
 	"robodistill/control/rosiface"
 	"robodistill/control/rosnode/rosnodetest"
+	"robodistill/control/testbin"
 )
 
-// buildRobodistill builds the offline binary (which runs the sim bridge) into a
-// temporary directory. The daemon may not import sim/, so the test runs the bridge as
-// the separate process it is in production.
+func TestMain(m *testing.M) { testbin.Main(m) }
+
+// buildRobodistill builds the offline binary (which runs the sim bridge). The daemon may
+// not import sim/, so the test runs the bridge as the separate process it is in production.
 func buildRobodistill(t *testing.T) string {
 	t.Helper()
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(gobin); err != nil {
-		if gobin, err = exec.LookPath("go"); err != nil {
-			t.Fatalf("no go command to build the sim bridge: %v", err)
-		}
-	}
-	bin := filepath.Join(t.TempDir(), "robodistill")
-	args := []string{gobin, "build", "-o", bin, "robodistill/distill/cmd/robodistill"}
-	if nice, err := exec.LookPath("nice"); err == nil {
-		args = append([]string{nice, "-n", "15"}, args...)
-	}
-	cmd := exec.Command(args[0], args[1:]...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the sim bridge: %v\n%s", err, out)
-	}
-	return bin
+	return testbin.Build(t, testbin.Robodistill)[0]
 }
 
 // lockedBuf collects a subprocess's output.

@@ -41,7 +41,8 @@ type demoFlags struct {
 	episodes, pairs, size      int
 	steps, every, onlinePairs  int
 	hidden, ensemble           int
-	robotEpisodes              int
+	robotEpisodes, demos       int
+	average                    float64
 	seed                       uint64
 	lf                         labelFlags
 	crop                       string
@@ -60,10 +61,13 @@ func (a *app) demoCmd() *cobra.Command {
   2. label        --pairs pairs labelled by --labeler (the scripted oracle;      labels.jsonl
                   'vlm' asks an OpenAI-compatible endpoint, see 'label --help')
   3. reward train a Bradley-Terry ensemble of --ensemble CNNs on the frames     reward/
-  4. policy train SAC on the distilled reward, refined online every --every     policy/
-                  steps with --online-pairs new labels of the replay buffer
-  5. eval         the exported policy through the model runtime                 policy/eval.json
-  6. robot        rosmaster, the sim bridge (the simulated Sawyer as a ROS      robot/
+  4. demos        --demos full episodes of the scripted policy (half noisy),     demos/
+                  the demonstrations in the replay buffer (0: none)
+  5. policy train SAC on the distilled reward, refined online every --every     policy/
+                  steps with --online-pairs new labels of the replay buffer;
+                  exports a Polyak average of the actor (--actor-average)
+  6. eval         the exported policy through the model runtime                 policy/eval.json
+  7. robot        rosmaster, the sim bridge (the simulated Sawyer as a ROS      robot/
                   robot, real time) and robodistilld with the exported models:
                   the daemon controls the arm over ROS at 50 Hz for
                   --robot-episodes episodes; success rate and the loop's timing
@@ -85,6 +89,8 @@ Every stage resumes: running the command again redoes only what did not finish.`
 	f.IntVar(&df.steps, "steps", 20000, "policy training steps")
 	f.IntVar(&df.every, "every", 5000, "online reward: steps between refreshes (0: off)")
 	f.IntVar(&df.onlinePairs, "online-pairs", 500, "online reward: new labels per refresh")
+	f.IntVar(&df.demos, "demos", 10, "scripted demonstrations in the policy's replay buffer (0: none)")
+	f.Float64Var(&df.average, "actor-average", 0.0005, "Polyak rate of the averaged actor that is evaluated and exported (0: the actor itself)")
 	f.IntVar(&df.hidden, "hidden", 256, "hidden width of actor and critics")
 	f.IntVar(&df.ensemble, "ensemble", 2, "reward ensemble size (one member per core trains at once)")
 	f.IntVar(&df.robotEpisodes, "robot-episodes", 5, "episodes the daemon runs on the simulated robot")
@@ -204,11 +210,26 @@ func (a *app) runDemo(ctx context.Context, df *demoFlags) error {
 			}
 		}
 	}
+	demos := filepath.Join(df.out, "demos")
+	if df.demos > 0 {
+		// Seeds far from the collected, training and evaluation episodes'.
+		if err := timed("demos", false, func() error {
+			_, err := a.stage(ctx, df, "demos", "collect", "--task", df.task, "--policy", "scripted,scripted-noise:0.5", "--full",
+				"--episodes", strconv.Itoa(df.demos), "--seed", strconv.FormatUint(900000+df.seed, 10), "--size", strconv.Itoa(df.size),
+				"--camera", df.camera, "--rate", "50", "--out", demos, "--json")
+			return err
+		}); err != nil {
+			return err
+		}
+	}
 	_, err = os.Stat(policyPath)
 	if err := timed("policy", err == nil, func() error {
 		args := []string{"policy", "train", "--task", df.task, "--reward", rewardPath, "--frame-size", strconv.Itoa(df.size),
 			"--camera", df.camera, "--steps", strconv.Itoa(df.steps), "--seed", seed, "--rate", "50", "--hidden", strconv.Itoa(df.hidden),
-			"--eval-every", "10000", "--out", policyPath, "--json"}
+			"--eval-every", "10000", "--actor-average", strconv.FormatFloat(df.average, 'g', -1, 64), "--out", policyPath, "--json"}
+		if df.demos > 0 {
+			args = append(args, "--demos", demos)
+		}
 		if df.every > 0 {
 			args = append(append(args, "--online-every", strconv.Itoa(df.every), "--online-pairs", strconv.Itoa(df.onlinePairs)),
 				labelerArgs("online-")...)
@@ -266,6 +287,9 @@ func (a *app) runDemo(ctx context.Context, df *demoFlags) error {
 	}
 	if sum.Policy != nil {
 		a.human("policy:  %d steps, success %.2f in training's last evaluation\n", sum.Policy.Steps, sum.Policy.SuccessRate)
+		if d := sum.Policy.Demos; d != nil {
+			a.human("         %d demonstrations (%d transitions, %d successful) in its replay buffer\n", d.Episodes, d.Transitions, d.Successes)
+		}
 	}
 	if sum.Eval != nil {
 		a.human("eval:    success %.2f over %v episodes (exported policy, model runtime)\n", num(sum.Eval["success_rate"]), sum.Eval["episodes"])

@@ -192,6 +192,93 @@ func TestOnlineReward(t *testing.T) {
 	}
 }
 
+// cancellingLabeler answers with the oracle and, at its call number at, cancels the run
+// and fails, as an interrupted VLM query does.
+type cancellingLabeler struct {
+	label.Labeler
+	calls, at int
+	cancel    func()
+}
+
+func (c *cancellingLabeler) Label(ctx context.Context, q label.Query) (label.Label, error) {
+	if c.calls++; c.calls == c.at {
+		c.cancel()
+		return label.Label{}, ctx.Err()
+	}
+	return c.Labeler.Label(ctx, q)
+}
+
+// A run interrupted in the middle of a refresh does that refresh, and the updates and
+// evaluation after it, when resumed; the labels the interrupted refresh got are kept.
+func TestOnlineRefreshInterrupted(t *testing.T) {
+	path := startingReward(t)
+	cfg, o := onlineConfig(t, path, "uniform")
+	res, err := Train(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := func(st []RefreshStats) []int {
+		var out []int
+		for _, s := range st {
+			out = append(out, s.Step)
+		}
+		return out
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cfg2, _ := onlineConfig(t, path, "uniform")
+	cfg2.Checkpoint = t.TempDir()
+	// The refresh at step 400 asks for labels 61 to 120: it is interrupted at the 90th.
+	o2, err := NewOnline(path, cfg2.Envs, cfg2.Buffer, OnlineConfig{Every: 200, Pairs: 60, Sampler: "uniform", Candidates: 4,
+		Train: reward.Config{Epochs: 4, Patience: 2, Batch: 16}, Seed: 5,
+		NewLabeler: func(src label.Source) (label.Labeler, error) {
+			l, err := oracle(src)
+			return &cancellingLabeler{Labeler: l, at: 90, cancel: cancel}, err
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o2.Close()
+	cfg2.Reward = o2
+	if _, err := Train(ctx, cfg2); !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted run: %v", err)
+	}
+	if got := steps(o2.Stats()); !reflect.DeepEqual(got, []int{200}) {
+		t.Fatalf("refreshes before the interruption: %v, want [200]", got)
+	}
+
+	cfg3, o3 := onlineConfig(t, path, "uniform")
+	cfg3.Checkpoint = cfg2.Checkpoint
+	res3, err := Train(context.Background(), cfg3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res3.ResumedFrom != 400 {
+		t.Errorf("resumed from step %d, want 400 (the refresh's step)", res3.ResumedFrom)
+	}
+	if got, want := steps(o3.Stats()), steps(o.Stats()); !reflect.DeepEqual(got, want) {
+		t.Errorf("refreshes of the resumed run %v, want %v", got, want)
+	}
+	if res3.Updates != res.Updates {
+		t.Errorf("resumed run: %d updates, the uninterrupted one %d", res3.Updates, res.Updates)
+	}
+	var evals, want []int
+	for _, p := range res3.Curve {
+		evals = append(evals, p.Step)
+	}
+	for _, p := range res.Curve {
+		want = append(want, p.Step)
+	}
+	if !reflect.DeepEqual(evals, want) {
+		t.Errorf("evaluations of the resumed run at %v, want %v", evals, want)
+	}
+	// 60 labels per refresh, plus the 29 the interrupted one got before the 90th call.
+	if got := o3.Stats()[len(o3.Stats())-1].Labels; got != 3*60+29 {
+		t.Errorf("labels at the end %d, want %d", got, 3*60+29)
+	}
+}
+
 func TestOnlineConfigErrors(t *testing.T) {
 	path := startingReward(t)
 	cases := []struct {

@@ -348,6 +348,11 @@ type state struct {
 	// described by Demos.
 	ReplayPinned int        `json:"replay_pinned,omitempty"`
 	Demos        *DemoStats `json:"demos,omitempty"`
+	// TailDue says that the environment steps from TailFrom to Step were taken but what
+	// follows them (the online refresh, the updates, the evaluation) was interrupted: a
+	// resumed run does it before its first step.
+	TailDue  bool `json:"tail_due,omitempty"`
+	TailFrom int  `json:"tail_from,omitempty"`
 }
 
 // slot is one environment with its goroutine. The trainer's goroutine writes a slot's
@@ -636,6 +641,11 @@ func (t *trainer) train(ctx context.Context) error {
 	cfg := t.cfg
 	O, A := t.spec.ObsDim, t.spec.ActDim
 	for {
+		if t.st.TailDue {
+			if err := t.afterSteps(ctx); err != nil {
+				return err
+			}
+		}
 		// An evaluation is due at the start, after crossing a multiple of EvalEvery, at
 		// the end, and after resuming from an interrupted one.
 		if t.st.Step >= cfg.Steps && cfg.EvalEpisodes > 0 && (len(t.st.Curve) == 0 || t.st.Curve[len(t.st.Curve)-1].Step != t.st.Step) {
@@ -716,44 +726,57 @@ func (t *trainer) train(ctx context.Context) error {
 				return err
 			}
 		}
-		prev := t.st.Step
+		t.st.TailFrom, t.st.TailDue = t.st.Step, true
 		t.st.Step += n
 		t.envTime += time.Since(t0)
-
-		// The online reward refreshes before the updates that follow, so they learn
-		// from the relabelled buffer; not at the last step, where no update would learn
-		// from it and the saved reward would not be the one the policy was trained on.
-		if t.learner != nil && crossed(prev, t.st.Step, t.learner.Every()) && t.st.Step < cfg.Steps {
-			t1 := time.Now()
-			if err := t.learner.Refresh(ctx, t.st.Step, t.replay); err != nil {
-				return err
-			}
-			t.rewardTime += time.Since(t1)
-		}
-		if t.st.Step > cfg.LearningStarts {
-			t1 := time.Now()
-			t.st.UpdatesDue += float64(n) * cfg.UpdatesPerStep
-			for t.st.UpdatesDue >= 1 {
-				u := t.agent.Update(t.replay)
-				t.st.SinceLog.addUpdate(u)
-				t.st.UpdatesDue--
-			}
-			t.updTime += time.Since(t1)
-		}
-		if cfg.EvalEpisodes > 0 && crossed(prev, t.st.Step, cfg.EvalEvery) {
-			t.st.EvalDue = true
-			if err := t.evaluate(ctx); err != nil {
-				return err
-			}
-		} else if crossed(prev, t.st.Step, cfg.LogEvery) {
-			t.report(nil)
-		}
-		if cfg.Checkpoint != "" && crossed(prev, t.st.Step, cfg.CheckpointEvery) && t.st.Step < cfg.Steps {
-			if err := t.save(); err != nil {
-				return err
-			}
+		if err := t.afterSteps(ctx); err != nil {
+			return err
 		}
 	}
+}
+
+// afterSteps does what follows the environment steps from TailFrom to Step: the online
+// refresh, the updates, the evaluation and the checkpoint that are due. The refresh and
+// the evaluation can be interrupted; TailDue (cleared once the updates are done) and
+// EvalDue make a resumed run finish them, so that no refresh, update or evaluation is
+// lost to an interruption. A refresh interrupted while labelling keeps the labels it got
+// (a VLM's answers are not thrown away) and samples its pairs afresh when redone.
+func (t *trainer) afterSteps(ctx context.Context) error {
+	cfg := t.cfg
+	prev, n := t.st.TailFrom, t.st.Step-t.st.TailFrom
+	// The online reward refreshes before the updates that follow, so they learn from
+	// the relabelled buffer; not at the last step, where no update would learn from it
+	// and the saved reward would not be the one the policy was trained on.
+	if t.learner != nil && crossed(prev, t.st.Step, t.learner.Every()) && t.st.Step < cfg.Steps {
+		t1 := time.Now()
+		if err := t.learner.Refresh(ctx, t.st.Step, t.replay); err != nil {
+			return err
+		}
+		t.rewardTime += time.Since(t1)
+	}
+	if t.st.Step > cfg.LearningStarts {
+		t1 := time.Now()
+		t.st.UpdatesDue += float64(n) * cfg.UpdatesPerStep
+		for t.st.UpdatesDue >= 1 {
+			u := t.agent.Update(t.replay)
+			t.st.SinceLog.addUpdate(u)
+			t.st.UpdatesDue--
+		}
+		t.updTime += time.Since(t1)
+	}
+	t.st.TailDue, t.st.TailFrom = false, 0
+	if cfg.EvalEpisodes > 0 && crossed(prev, t.st.Step, cfg.EvalEvery) {
+		t.st.EvalDue = true
+		if err := t.evaluate(ctx); err != nil {
+			return err
+		}
+	} else if crossed(prev, t.st.Step, cfg.LogEvery) {
+		t.report(nil)
+	}
+	if cfg.Checkpoint != "" && crossed(prev, t.st.Step, cfg.CheckpointEvery) && t.st.Step < cfg.Steps {
+		return t.save()
+	}
+	return nil
 }
 
 // evaluate runs EvalEpisodes episodes of the deterministic actor on the evaluation seeds,

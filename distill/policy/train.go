@@ -739,7 +739,7 @@ func (t *trainer) train(ctx context.Context) error {
 // refresh, the updates, the evaluation and the checkpoint that are due. The refresh and
 // the evaluation can be interrupted; TailDue (cleared once the updates are done) and
 // EvalDue make a resumed run finish them, so that no refresh, update or evaluation is
-// lost to an interruption. A refresh interrupted while labelling keeps the labels it got
+// lost to an interruption. A refresh interrupted part-way keeps the labels it got
 // (a VLM's answers are not thrown away) and samples its pairs afresh when redone.
 func (t *trainer) afterSteps(ctx context.Context) error {
 	cfg := t.cfg

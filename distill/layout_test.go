@@ -6,8 +6,7 @@ import (
 	"go/token"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
+	"robodistill/control/testbin"
 	"strings"
 	"testing"
 )
@@ -24,11 +23,11 @@ func listPackages(t *testing.T) []pkg {
 	cmd := exec.Command("go", "list", "-json", "robodistill/...")
 	cmd.Dir = ".."
 	// The go command that runs this test, not whichever is first on PATH.
-	if gobin := filepath.Join(runtime.GOROOT(), "bin", "go"); fileExists(gobin) {
-		cmd.Path = gobin
-	} else if p, err := exec.LookPath("go"); err == nil {
-		cmd.Path = p
+	gobin, err := testbin.GoCommand()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
 	}
+	cmd.Path = gobin
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)
@@ -116,11 +115,6 @@ func TestPackageDocs(t *testing.T) {
 			t.Errorf("package %s has no doc comment saying what it is for", p.ImportPath)
 		}
 	}
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }
 
 func keys(m map[string][]string) []string {

@@ -40,11 +40,9 @@ func Build(t testing.TB, pkgs ...string) []string {
 		}
 		dir = d
 	}
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(gobin); err != nil {
-		if gobin, err = exec.LookPath("go"); err != nil {
-			t.Fatalf("testbin: no go command to build %v: %v", pkgs, err)
-		}
+	gobin, err := GoCommand()
+	if err != nil {
+		t.Fatalf("testbin: building %v: %v", pkgs, err)
 	}
 	var (
 		wg   sync.WaitGroup
@@ -79,16 +77,25 @@ func Build(t testing.TB, pkgs ...string) []string {
 	return outs
 }
 
+// GoCommand is the go command that runs this test (GOROOT's), else the first on PATH.
+func GoCommand() (string, error) {
+	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(gobin); err == nil {
+		return gobin, nil
+	}
+	return exec.LookPath("go")
+}
+
 // Main runs the tests and then deletes the binaries' folder: a package whose tests call
 // Build has func TestMain(m *testing.M) { testbin.Main(m) }.
 func Main(m *testing.M) {
 	code := m.Run()
-	Remove()
+	remove()
 	os.Exit(code)
 }
 
-// Remove deletes the binaries' folder.
-func Remove() {
+// remove deletes the binaries' folder.
+func remove() {
 	mu.Lock()
 	defer mu.Unlock()
 	if dir != "" {

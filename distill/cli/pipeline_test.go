@@ -55,11 +55,12 @@ func TestDemoPipeline(t *testing.T) {
 	if got, want := stages(s), "collect label reward demos policy eval robot"; got != want {
 		t.Fatalf("stages %q, want %q", got, want)
 	}
-	if s.Policy == nil || s.Policy.Steps != 1200 || len(s.Policy.Online) == 0 {
-		t.Fatalf("policy summary %+v", s.Policy)
+	if s.Policy == nil || s.Policy.Steps != 1200 || len(s.Policy.Online) != 1 || s.Policy.Online[0].Step != 600 {
+		t.Fatalf("policy summary %+v: want 1200 steps and one refresh, at 600 (none at the last step)", s.Policy)
 	}
-	if d := s.Policy.Demos; d == nil || d.Episodes != 2 || d.Successes != 2 || d.Transitions < 2*100 {
-		t.Fatalf("the policy's demonstrations %+v: want the 2 scripted episodes, both successful", d)
+	// A full 50 Hz reach episode is 313 control steps, each a transition into the buffer.
+	if d := s.Policy.Demos; d == nil || d.Episodes != 2 || d.Successes != 2 || d.Transitions != 2*313 {
+		t.Fatalf("the policy's demonstrations %+v: want the 2 scripted episodes, both successful, 626 transitions", d)
 	}
 	if s.Eval == nil || s.Eval["episodes"] != float64(20) {
 		t.Fatalf("eval %v", s.Eval)

@@ -265,6 +265,7 @@ removed once the policy is written, unless --keep-checkpoint.`,
 	f.IntVar(&cfg.SAC.Batch, "batch", cfg.SAC.Batch, "transitions per update")
 	f.IntVar(&cfg.SAC.Hidden, "hidden", cfg.SAC.Hidden, "hidden layer width of actor and critics")
 	f.Float64Var(&cfg.SAC.ActorAverage, "actor-average", 0, "evaluate and export a Polyak average of the actor's weights, this factor per update (0: the actor itself)")
+	f.BoolVar(&cfg.SAC.CriticNorm, "critic-norm", false, "LayerNorm after each hidden layer of the critics (RLPD's; steadies Q when demonstrations fill half of every batch)")
 	f.IntVar(&cfg.EvalEvery, "eval-every", cfg.EvalEvery, "steps between evaluations")
 	f.IntVar(&cfg.EvalEpisodes, "eval-episodes", cfg.EvalEpisodes, "episodes per evaluation (0: none)")
 	f.IntVar(&cfg.CheckpointEvery, "checkpoint-every", cfg.CheckpointEvery, "steps between checkpoints")

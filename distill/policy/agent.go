@@ -32,6 +32,12 @@ type SACConfig struct {
 	// that evaluations run and Export writes; exploration and the updates still use the
 	// actor itself. 0 (the default) evaluates and exports the actor.
 	ActorAverage float64 `json:"actor_average,omitempty"`
+	// CriticNorm puts a LayerNorm after each hidden Linear of the critics and their targets
+	// (before the ReLU), as RLPD (Ball et al. 2023, "Efficient online reinforcement learning
+	// with offline data") does: it bounds how far Q can extrapolate beyond the data, which
+	// keeps the critics from running away when half of every batch is demonstrations. The
+	// actor, and so the exported policy, is unchanged.
+	CriticNorm bool `json:"critic_norm,omitempty"`
 }
 
 // DefaultSAC is the standard configuration: two hidden layers of 256, batch 256, γ 0.99,
@@ -147,11 +153,18 @@ func NewAgent(cfg SACConfig, obsDim, actDim int, seed uint64) (*Agent, error) {
 	mlp := func(in, out int) *nn.Sequential {
 		return nn.NewSequential(nn.NewLinear(in, h, init), nn.NewReLU(), nn.NewLinear(h, h, init), nn.NewReLU(), nn.NewLinear(h, out, init))
 	}
+	critic := func() *nn.Sequential {
+		if !cfg.CriticNorm {
+			return mlp(obsDim+actDim, 1)
+		}
+		return nn.NewSequential(nn.NewLinear(obsDim+actDim, h, init), nn.NewLayerNorm(h), nn.NewReLU(),
+			nn.NewLinear(h, h, init), nn.NewLayerNorm(h), nn.NewReLU(), nn.NewLinear(h, 1, init))
+	}
 	ag := &Agent{cfg: cfg, obsDim: obsDim, actDim: actDim}
 	ag.actor = mlp(obsDim, 2*actDim)
 	for k := range ag.q {
-		ag.q[k] = mlp(obsDim+actDim, 1)
-		ag.qTarg[k] = mlp(obsDim+actDim, 1)
+		ag.q[k] = critic()
+		ag.qTarg[k] = critic()
 		nn.CopyParams(ag.qTarg[k].Params(), ag.q[k].Params())
 	}
 	if cfg.ActorAverage > 0 {

@@ -15,31 +15,35 @@ import (
 // layers gives about 1e-6 (measured values are logged).
 const fdTol = 1e-4
 
-// refMLP is a float64 copy of a Linear-ReLU-Linear-ReLU-Linear network.
+// refMLP is a float64 copy of a Linear-ReLU-Linear-ReLU-Linear network, or of
+// Linear-LayerNorm-ReLU twice then Linear (SACConfig.CriticNorm).
 type refMLP struct {
-	w, b [3][]float64
-	dims [4]int
+	w, b   [3][]float64
+	g, be  [2][]float64 // LayerNorm scale and shift after the hidden Linears, if any
+	dims   [4]int
+	params [][]float64 // in the order of the Sequential's Params
 }
 
 func toRef(s *nn.Sequential) *refMLP {
 	r := &refMLP{}
 	k := 0
 	for _, l := range s.Layers {
-		lin, ok := l.(*nn.Linear)
-		if !ok {
-			continue
+		switch l := l.(type) {
+		case *nn.Linear:
+			r.w[k], r.b[k] = to64(l.Weight.Value), to64(l.Bias.Value)
+			r.dims[k], r.dims[k+1] = l.In, l.Out
+			r.params = append(r.params, r.w[k], r.b[k])
+			k++
+		case *nn.LayerNorm:
+			r.g[k-1], r.be[k-1] = to64(l.Weight.Value), to64(l.Bias.Value)
+			r.params = append(r.params, r.g[k-1], r.be[k-1])
 		}
-		r.w[k], r.b[k] = to64(lin.Weight.Value), to64(lin.Bias.Value)
-		r.dims[k], r.dims[k+1] = lin.In, lin.Out
-		k++
 	}
 	return r
 }
 
 // tensors lists the reference's parameters in the order of the Sequential's Params.
-func (r *refMLP) tensors() [][]float64 {
-	return [][]float64{r.w[0], r.b[0], r.w[1], r.b[1], r.w[2], r.b[2]}
-}
+func (r *refMLP) tensors() [][]float64 { return r.params }
 
 func (r *refMLP) forward(x []float64) []float64 {
 	for k := 0; k < 3; k++ {
@@ -50,10 +54,24 @@ func (r *refMLP) forward(x []float64) []float64 {
 			for i := 0; i < in; i++ {
 				s += r.w[k][o*in+i] * x[i]
 			}
-			if k < 2 {
-				s = math.Max(s, 0)
-			}
 			y[o] = s
+		}
+		if k < 2 && r.g[k] != nil {
+			var mean, vr float64
+			for _, v := range y {
+				mean += v / float64(out)
+			}
+			for _, v := range y {
+				vr += (v - mean) * (v - mean) / float64(out)
+			}
+			for o := range y {
+				y[o] = (y[o]-mean)/math.Sqrt(vr+1e-5)*r.g[k][o] + r.be[k][o]
+			}
+		}
+		if k < 2 {
+			for o := range y {
+				y[o] = math.Max(y[o], 0)
+			}
 		}
 		x = y
 	}
@@ -169,8 +187,14 @@ func to64(s []float32) []float64 {
 // of 6, its batch and noise filled from seed; two transitions are terminal.
 func tinyAgent(t *testing.T, seed uint64, alpha float64) *Agent {
 	t.Helper()
+	return tinyAgentNorm(t, seed, alpha, false)
+}
+
+// tinyAgentNorm is tinyAgent, with LayerNorm in the critics when norm is set.
+func tinyAgentNorm(t *testing.T, seed uint64, alpha float64, norm bool) *Agent {
+	t.Helper()
 	cfg := DefaultSAC()
-	cfg.Hidden, cfg.Batch = 7, 6
+	cfg.Hidden, cfg.Batch, cfg.CriticNorm = 7, 6, norm
 	ag, err := NewAgent(cfg, 3, 2, seed)
 	if err != nil {
 		t.Fatal(err)
@@ -202,22 +226,26 @@ func tinyAgent(t *testing.T, seed uint64, alpha float64) *Agent {
 }
 
 func TestCriticGradients(t *testing.T) {
-	for _, alpha := range []float64{0, 0.7} {
-		ag := tinyAgent(t, 1, alpha)
+	for _, c := range []struct {
+		alpha float64
+		norm  bool
+	}{{0, false}, {0.7, false}, {0.7, true}} {
+		alpha := c.alpha
+		ag := tinyAgentNorm(t, 1, alpha, c.norm)
 		ref := newRefSAC(ag)
 		loss := ag.criticGrads()
 		want := ref.criticLoss()
 		if e := math.Abs(loss-want) / math.Abs(want); e > 1e-5 {
-			t.Errorf("alpha %g: critic loss %v, reference %v (relative %.2g)", alpha, loss, want, e)
+			t.Errorf("alpha %g, norm %v: critic loss %v, reference %v (relative %.2g)", alpha, c.norm, loss, want, e)
 		}
 		rng := rand.New(rand.NewPCG(2, 2))
 		for k := range ag.q {
 			for pi, p := range ag.q[k].Params() {
 				e := fdErr(ref.criticLoss, ref.q[k].tensors()[pi], p.Grad, 300, rng)
 				if !(e <= fdTol) {
-					t.Errorf("alpha %g: critic %d %s: finite-difference error %.3g > %g", alpha, k+1, p.Name, e, fdTol)
+					t.Errorf("alpha %g, norm %v: critic %d %s: finite-difference error %.3g > %g", alpha, c.norm, k+1, p.Name, e, fdTol)
 				} else {
-					t.Logf("alpha %g: critic %d %s: %.2g", alpha, k+1, p.Name, e)
+					t.Logf("alpha %g, norm %v: critic %d %s: %.2g", alpha, c.norm, k+1, p.Name, e)
 				}
 			}
 		}
@@ -225,25 +253,29 @@ func TestCriticGradients(t *testing.T) {
 }
 
 func TestActorGradients(t *testing.T) {
-	for _, alpha := range []float64{0, 0.7} {
-		ag := tinyAgent(t, 3, alpha)
+	for _, c := range []struct {
+		alpha float64
+		norm  bool
+	}{{0, false}, {0.7, false}, {0.7, true}} {
+		alpha := c.alpha
+		ag := tinyAgentNorm(t, 3, alpha, c.norm)
 		ref := newRefSAC(ag)
 		loss, logpMean, _ := ag.actorGrads()
 		wantLoss, wantLogp := ref.actorLoss()
 		if e := math.Abs(loss - wantLoss); e > 1e-5*math.Max(1, math.Abs(wantLoss)) {
-			t.Errorf("alpha %g: actor loss %v, reference %v", alpha, loss, wantLoss)
+			t.Errorf("alpha %g, norm %v: actor loss %v, reference %v", alpha, c.norm, loss, wantLoss)
 		}
 		if e := math.Abs(logpMean - wantLogp); e > 1e-5*math.Max(1, math.Abs(wantLogp)) {
-			t.Errorf("alpha %g: mean log pi %v, reference %v", alpha, logpMean, wantLogp)
+			t.Errorf("alpha %g, norm %v: mean log pi %v, reference %v", alpha, c.norm, logpMean, wantLogp)
 		}
 		rng := rand.New(rand.NewPCG(4, 4))
 		f := func() float64 { l, _ := ref.actorLoss(); return l }
 		for pi, p := range ag.actor.Params() {
 			e := fdErr(f, ref.actor.tensors()[pi], p.Grad, 300, rng)
 			if !(e <= fdTol) {
-				t.Errorf("alpha %g: actor %s: finite-difference error %.3g > %g", alpha, p.Name, e, fdTol)
+				t.Errorf("alpha %g, norm %v: actor %s: finite-difference error %.3g > %g", alpha, c.norm, p.Name, e, fdTol)
 			} else {
-				t.Logf("alpha %g: actor %s: %.2g", alpha, p.Name, e)
+				t.Logf("alpha %g, norm %v: actor %s: %.2g", alpha, c.norm, p.Name, e)
 			}
 		}
 	}

@@ -149,26 +149,30 @@ func TestTrainDeterministic(t *testing.T) {
 	}
 }
 
-// TestTrainLearnsPointMass: SAC solves the point mass within a few thousand steps.
+// TestTrainLearnsPointMass: SAC solves the point mass within a few thousand steps, with
+// and without LayerNorm in the critics.
 func TestTrainLearnsPointMass(t *testing.T) {
-	start := time.Now()
-	sac := DefaultSAC()
-	sac.Hidden, sac.Batch = 32, 32
-	cfg := Config{NewEnv: newPointMass, Steps: 3000, Seed: 1, Envs: 2, LearningStarts: 200, EvalEvery: 1000,
-		EvalEpisodes: 20, SAC: sac}
-	res, err := Train(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
+	for _, norm := range []bool{false, true} {
+		start := time.Now()
+		sac := DefaultSAC()
+		sac.Hidden, sac.Batch, sac.CriticNorm = 32, 32, norm
+		cfg := Config{NewEnv: newPointMass, Steps: 3000, Seed: 1, Envs: 2, LearningStarts: 200, EvalEvery: 1000,
+			EvalEpisodes: 20, SAC: sac}
+		res, err := Train(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range res.Curve {
+			t.Logf("critic norm %v, step %5d: success %.2f return %7.3f (training episodes: return %7.3f) alpha %.3f",
+				norm, p.Step, p.SuccessRate, p.Return, p.TrainReturn, p.Alpha)
+		}
+		first, last := res.Curve[0], res.Final()
+		if last.SuccessRate < 0.9 || last.Return < first.Return+1 {
+			t.Errorf("critic norm %v: did not learn: success %.2f → %.2f, return %.3f → %.3f",
+				norm, first.SuccessRate, last.SuccessRate, first.Return, last.Return)
+		}
+		t.Logf("critic norm %v: %d steps, %d updates in %v", norm, res.Steps, res.Updates, time.Since(start))
 	}
-	for _, p := range res.Curve {
-		t.Logf("step %5d: success %.2f return %7.3f (training episodes: return %7.3f) alpha %.3f",
-			p.Step, p.SuccessRate, p.Return, p.TrainReturn, p.Alpha)
-	}
-	first, last := res.Curve[0], res.Final()
-	if last.SuccessRate < 0.9 || last.Return < first.Return+1 {
-		t.Errorf("did not learn: success %.2f → %.2f, return %.3f → %.3f", first.SuccessRate, last.SuccessRate, first.Return, last.Return)
-	}
-	t.Logf("%d steps, %d updates in %v", res.Steps, res.Updates, time.Since(start))
 }
 
 // cancelAt returns a Progress callback that cancels when the step reaches at.
@@ -294,6 +298,38 @@ func TestTrainResume(t *testing.T) {
 	fewer.Buffer = 400
 	if _, err := Train(context.Background(), fewer); err == nil || !strings.Contains(err.Error(), "past the 300 steps") {
 		t.Errorf("fewer steps: %v", err)
+	}
+}
+
+// TestCriticNormResume: with LayerNorm in the critics, an interrupted run resumes bit for
+// bit (the norms' scales and shifts are in the checkpoint), a checkpoint without them is
+// refused, and the actor (what is exported) keeps its plain shape.
+func TestCriticNormResume(t *testing.T) {
+	base := smallConfig()
+	base.CheckpointEvery = 100
+	base.SAC.CriticNorm = true
+	base.Checkpoint = t.TempDir()
+	want, wantCkpt := uninterrupted(t, base)
+	norms := 0
+	for _, l := range want.Agent.q[0].Layers {
+		if _, ok := l.(*nn.LayerNorm); ok {
+			norms++
+		}
+	}
+	if norms != 2 || len(want.Agent.Actor().Layers) != 5 {
+		t.Errorf("critic has %d LayerNorms (want 2), actor %d layers (want 5)", norms, len(want.Agent.Actor().Layers))
+	}
+	cfg := base
+	cfg.Checkpoint = t.TempDir()
+	got, gotCkpt := runInterrupted(t, cfg, func(cfg *Config, cancel func()) { cfg.Progress = cancelAt(250, cancel) })
+	if got.ResumedFrom != 250 || !sameWeights(got.Agent, want.Agent) || !reflect.DeepEqual(got.Curve, want.Curve) ||
+		!bytes.Equal(gotCkpt, wantCkpt) {
+		t.Errorf("resumed from %d; the resumed run differs from the uninterrupted one", got.ResumedFrom)
+	}
+	plain := base
+	plain.SAC.CriticNorm = false
+	if _, err := Train(context.Background(), plain); !errors.Is(err, ErrCheckpoint) {
+		t.Errorf("a run without critic norms on this checkpoint: %v, want ErrCheckpoint", err)
 	}
 }
 

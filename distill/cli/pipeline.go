@@ -43,6 +43,7 @@ type demoFlags struct {
 	hidden, ensemble           int
 	robotEpisodes, demos       int
 	average                    float64
+	criticNorm                 bool
 	seed                       uint64
 	lf                         labelFlags
 	crop                       string
@@ -65,7 +66,8 @@ func (a *app) demoCmd() *cobra.Command {
                   the demonstrations in the replay buffer (0: none)
   5. policy train SAC on the distilled reward, refined online every --every     policy/
                   steps with --online-pairs new labels of the replay buffer;
-                  exports a Polyak average of the actor (--actor-average)
+                  exports a Polyak average of the actor (--actor-average);
+                  --critic-norm puts LayerNorm in the critics
   6. eval         the exported policy through the model runtime                 policy/eval.json
   7. robot        rosmaster, the sim bridge (the simulated Sawyer as a ROS      robot/
                   robot, real time) and robodistilld with the exported models:
@@ -91,6 +93,7 @@ Every stage resumes: running the command again redoes only what did not finish.`
 	f.IntVar(&df.onlinePairs, "online-pairs", 500, "online reward: new labels per refresh")
 	f.IntVar(&df.demos, "demos", 10, "scripted demonstrations in the policy's replay buffer (0: none)")
 	f.Float64Var(&df.average, "actor-average", 0.0005, "Polyak rate of the averaged actor that is evaluated and exported (0: the actor itself)")
+	f.BoolVar(&df.criticNorm, "critic-norm", false, "LayerNorm in the critics (policy train --critic-norm; what drawer-open needs, no gain measured on reach at 20k steps)")
 	f.IntVar(&df.hidden, "hidden", 256, "hidden width of actor and critics")
 	f.IntVar(&df.ensemble, "ensemble", 2, "reward ensemble size (one member per core trains at once)")
 	f.IntVar(&df.robotEpisodes, "robot-episodes", 5, "episodes the daemon runs on the simulated robot")
@@ -229,6 +232,9 @@ func (a *app) runDemo(ctx context.Context, df *demoFlags) error {
 			"--eval-every", "10000", "--actor-average", strconv.FormatFloat(df.average, 'g', -1, 64), "--out", policyPath, "--json"}
 		if df.demos > 0 {
 			args = append(args, "--demos", demos)
+		}
+		if df.criticNorm {
+			args = append(args, "--critic-norm")
 		}
 		if df.every > 0 {
 			args = append(append(args, "--online-every", strconv.Itoa(df.every), "--online-pairs", strconv.Itoa(df.onlinePairs)),

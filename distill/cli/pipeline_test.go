@@ -27,7 +27,7 @@ func TestDemoPipeline(t *testing.T) {
 		t.Helper()
 		cmd := exec.Command(bins[0], "demo", "--out", out, "--episodes", "4", "--pairs", "100", "--ensemble", "1",
 			"--demos", "2", "--steps", "1200", "--every", "600", "--online-pairs", "40", "--hidden", "32",
-			"--robot-episodes", "1", "--json")
+			"--critic-norm", "--robot-episodes", "1", "--json")
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		if err := cmd.Run(); err != nil {
@@ -67,6 +67,14 @@ func TestDemoPipeline(t *testing.T) {
 	}
 	if r := s.Robot; r == nil || r.Episodes != 1 || r.RateHz != 50 {
 		t.Fatalf("robot %+v", r)
+	}
+	// The policy stage's log begins with its command line.
+	log, err := os.ReadFile(filepath.Join(out, "logs", "policy.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cmdline, _, _ := bytes.Cut(log, []byte("\n")); !bytes.Contains(cmdline, []byte(" --critic-norm")) {
+		t.Errorf("the policy stage's command %q lacks --critic-norm", cmdline)
 	}
 	for _, f := range []string{"summary.json", "reward/reward.onnx", "policy/policy.onnx", "policy/policy.reward.onnx", "policy/eval.json", "demos/collection.json"} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {

@@ -225,11 +225,14 @@ func tinyAgentNorm(t *testing.T, seed uint64, alpha float64, norm bool) *Agent {
 	return ag
 }
 
+// gradCases are the temperatures and critic kinds the gradient checks run on.
+var gradCases = []struct {
+	alpha float64
+	norm  bool // SACConfig.CriticNorm
+}{{0, false}, {0.7, false}, {0.7, true}}
+
 func TestCriticGradients(t *testing.T) {
-	for _, c := range []struct {
-		alpha float64
-		norm  bool
-	}{{0, false}, {0.7, false}, {0.7, true}} {
+	for _, c := range gradCases {
 		alpha := c.alpha
 		ag := tinyAgentNorm(t, 1, alpha, c.norm)
 		ref := newRefSAC(ag)
@@ -253,10 +256,7 @@ func TestCriticGradients(t *testing.T) {
 }
 
 func TestActorGradients(t *testing.T) {
-	for _, c := range []struct {
-		alpha float64
-		norm  bool
-	}{{0, false}, {0.7, false}, {0.7, true}} {
+	for _, c := range gradCases {
 		alpha := c.alpha
 		ag := tinyAgentNorm(t, 3, alpha, c.norm)
 		ref := newRefSAC(ag)

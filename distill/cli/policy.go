@@ -55,6 +55,9 @@ type PolicySummary struct {
 	RewardOut     string                `json:"reward_out,omitempty"`
 	// Demos describes the demonstrations that prefilled the replay buffer (--demos).
 	Demos *policy.DemoStats `json:"demos,omitempty"`
+	// SAC is the run's hyperparameters (network width, batch, learning rates, the averaged
+	// actor, the critics' LayerNorm), so that a summary says how its curve was made.
+	SAC policy.SACConfig `json:"sac"`
 }
 
 func (a *app) policyTrainCmd() *cobra.Command {
@@ -224,7 +227,7 @@ removed once the policy is written, unless --keep-checkpoint.`,
 				Envs: cfg.Envs, Steps: res.Steps, Updates: res.Updates, Episodes: res.Episodes, ResumedFrom: res.ResumedFrom,
 				SuccessRate: fin.SuccessRate, MeanReturn: fin.Return, UsedReturn: fin.UsedReturn, EvalEpisode: fin.Episodes,
 				Seconds: res.Seconds, Out: out, Curve: res.Curve, RewardSeconds: res.RewardSeconds, RewardOut: rewardOut,
-				Demos: res.Demos}
+				Demos: res.Demos, SAC: cfg.SAC}
 			if online != nil {
 				sum.Online = online.Stats()
 			}

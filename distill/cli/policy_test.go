@@ -38,13 +38,16 @@ func TestPolicyTrainAndEval(t *testing.T) {
 	pol := filepath.Join(dir, "policy.onnx")
 	code, stdout, stderr = run(t, "policy", "train", "--task", "reach", "--reward", rew, "--frame-size", "32", "--steps", "240",
 		"--learning-starts", "200", "--batch", "32", "--hidden", "16", "--eval-every", "240", "--eval-episodes", "2",
-		"--envs", "2", "--seed", "1", "--out", pol, "--json")
+		"--envs", "2", "--seed", "1", "--critic-norm", "--out", pol, "--json")
 	if code != 0 {
 		t.Fatalf("policy train: exit %d: %s", code, stderr)
 	}
 	m := oneJSON(t, stdout)
 	if m["reward"] != "distilled" || m["steps"].(float64) != 240 {
 		t.Errorf("summary %v", m)
+	}
+	if sac, _ := m["sac"].(map[string]any); sac == nil || sac["critic_norm"] != true || sac["hidden"] != float64(16) || sac["batch"] != float64(32) {
+		t.Errorf("summary's sac %v: want critic_norm true, hidden 16, batch 32", m["sac"])
 	}
 	v, err := onnxio.Verify(pol)
 	if err != nil {

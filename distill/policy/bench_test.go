@@ -6,9 +6,11 @@ import (
 )
 
 // fullAgent is the MetaWorld-sized agent (39 → 256 → 256 → 8, critics 43 → 256 → 256 → 1,
-// batch 256) with a replay buffer of random transitions.
-func fullAgent(tb testing.TB) (*Agent, *Replay) {
-	ag, err := NewAgent(DefaultSAC(), 39, 4, 1)
+// batch 256; LayerNorm in the critics with norm) with a replay buffer of random transitions.
+func fullAgent(tb testing.TB, norm bool) (*Agent, *Replay) {
+	cfg := DefaultSAC()
+	cfg.CriticNorm = norm
+	ag, err := NewAgent(cfg, 39, 4, 1)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -28,33 +30,45 @@ func fullAgent(tb testing.TB) (*Agent, *Replay) {
 	return ag, r
 }
 
-// TestUpdateAllocs: an update allocates nothing once the buffers exist (OpenBLAS backend).
+// TestUpdateAllocs: an update allocates nothing once the buffers exist (OpenBLAS backend),
+// with or without the critics' LayerNorms.
 func TestUpdateAllocs(t *testing.T) {
-	ag, r := fullAgent(t)
-	ag.Update(r)
+	for _, norm := range []bool{false, true} {
+		ag, r := fullAgent(t, norm)
+		ag.Update(r)
+		if n := testing.AllocsPerRun(3, func() { ag.Update(r) }); n != 0 {
+			t.Errorf("Update (critic norm %v): %v allocations", norm, n)
+		}
+	}
+	ag, _ := fullAgent(t, false)
 	obs := make([]float32, 2*39)
 	act := make([]float32, 2*4)
-	if n := testing.AllocsPerRun(3, func() { ag.Update(r) }); n != 0 {
-		t.Errorf("Update: %v allocations", n)
-	}
 	if n := testing.AllocsPerRun(20, func() { ag.Act(obs, 2, false, act) }); n != 0 {
 		t.Errorf("Act: %v allocations", n)
 	}
 }
 
-// BenchmarkUpdate is one SAC update at MetaWorld size.
+// BenchmarkUpdate is one SAC update at MetaWorld size, with plain critics and with
+// LayerNorm in them (--critic-norm).
 func BenchmarkUpdate(b *testing.B) {
-	ag, r := fullAgent(b)
-	ag.Update(r)
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		ag.Update(r)
+	for _, c := range []struct {
+		name string
+		norm bool
+	}{{"plain", false}, {"critic-norm", true}} {
+		b.Run(c.name, func(b *testing.B) {
+			ag, r := fullAgent(b, c.norm)
+			ag.Update(r)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				ag.Update(r)
+			}
+		})
 	}
 }
 
 // BenchmarkAct is action selection for two environments.
 func BenchmarkAct(b *testing.B) {
-	ag, _ := fullAgent(b)
+	ag, _ := fullAgent(b, false)
 	obs := make([]float32, 2*39)
 	act := make([]float32, 2*4)
 	for i := 0; i < b.N; i++ {

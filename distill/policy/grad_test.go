@@ -213,6 +213,18 @@ func tinyAgentNorm(t *testing.T, seed uint64, alpha float64, norm bool) *Agent {
 	for i := range ag.eps {
 		ag.eps[i], ag.epsNext[i] = rng.NormFloat64(), rng.NormFloat64()
 	}
+	// LayerNorm scales and shifts away from their initial 1 and 0, so that they shape
+	// the gradients that flow through them.
+	for k := range ag.q {
+		for _, l := range ag.q[k].Layers {
+			if ln, ok := l.(*nn.LayerNorm); ok {
+				for i := range ln.Weight.Value {
+					ln.Weight.Value[i] += float32(0.3 * rng.NormFloat64())
+					ln.Bias.Value[i] += float32(0.3 * rng.NormFloat64())
+				}
+			}
+		}
+	}
 	// Targets that differ from the critics, as after some training.
 	for k := range ag.qTarg {
 		for _, p := range ag.qTarg[k].Params() {

@@ -191,6 +191,32 @@ func TestActivationGradients(t *testing.T) {
 	}
 }
 
+// TestReLUBackwardBits: ReLU's branch-free backward gives exactly what the definition
+// does, bit for bit: dy's own bits where y > 0 (−0, NaN, infinities and subnormals
+// included), +0 wherever y ≤ 0 or y is NaN.
+func TestReLUBackwardBits(t *testing.T) {
+	special := []float32{0, float32(math.Copysign(0, -1)), 1, -1, 1e-45, -1e-45, 3e38, -3e38,
+		float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN())}
+	var x, dy []float32
+	for _, a := range special {
+		for _, b := range special {
+			x, dy = append(x, a), append(dy, b)
+		}
+	}
+	r := NewReLU()
+	y := r.Forward(&Tensor{Shape: []int{len(x)}, Data: x})
+	dx := r.Backward(&Tensor{Shape: []int{len(x)}, Data: dy}, true)
+	for i := range x {
+		want := float32(0)
+		if y.Data[i] > 0 {
+			want = dy[i]
+		}
+		if math.Float32bits(dx.Data[i]) != math.Float32bits(want) {
+			t.Errorf("x %v, dy %v: dx bits %#x, want %#x", x[i], dy[i], math.Float32bits(dx.Data[i]), math.Float32bits(want))
+		}
+	}
+}
+
 func TestFlatten(t *testing.T) {
 	f := NewFlatten()
 	x := &Tensor{Shape: []int{2, 3, 2, 2}, Data: make([]float32, 24)}

@@ -150,27 +150,29 @@ func NewAgent(cfg SACConfig, obsDim, actDim int, seed uint64) (*Agent, error) {
 	}
 	init := rand.New(rand.NewPCG(seed, streamInit))
 	h := cfg.Hidden
-	mlp := func(in, out int) *nn.Sequential {
-		return nn.NewSequential(nn.NewLinear(in, h, init), nn.NewReLU(), nn.NewLinear(h, h, init), nn.NewReLU(), nn.NewLinear(h, out, init))
-	}
-	critic := func() *nn.Sequential {
-		if !cfg.CriticNorm {
-			return mlp(obsDim+actDim, 1)
+	// mlp is Linear-ReLU-Linear-ReLU-Linear, with a LayerNorm before each ReLU when norm.
+	mlp := func(in, out int, norm bool) *nn.Sequential {
+		var layers []nn.Layer
+		for _, from := range []int{in, h} {
+			layers = append(layers, nn.NewLinear(from, h, init))
+			if norm {
+				layers = append(layers, nn.NewLayerNorm(h))
+			}
+			layers = append(layers, nn.NewReLU())
 		}
-		return nn.NewSequential(nn.NewLinear(obsDim+actDim, h, init), nn.NewLayerNorm(h), nn.NewReLU(),
-			nn.NewLinear(h, h, init), nn.NewLayerNorm(h), nn.NewReLU(), nn.NewLinear(h, 1, init))
+		return nn.NewSequential(append(layers, nn.NewLinear(h, out, init))...)
 	}
 	ag := &Agent{cfg: cfg, obsDim: obsDim, actDim: actDim}
-	ag.actor = mlp(obsDim, 2*actDim)
+	ag.actor = mlp(obsDim, 2*actDim, false)
 	for k := range ag.q {
-		ag.q[k] = critic()
-		ag.qTarg[k] = critic()
+		ag.q[k] = mlp(obsDim+actDim, 1, cfg.CriticNorm)
+		ag.qTarg[k] = mlp(obsDim+actDim, 1, cfg.CriticNorm)
 		nn.CopyParams(ag.qTarg[k].Params(), ag.q[k].Params())
 	}
 	if cfg.ActorAverage > 0 {
 		// Built last: its draws from init, overwritten at once, leave every other
 		// network's initial weights as they are without the average.
-		ag.avg = mlp(obsDim, 2*actDim)
+		ag.avg = mlp(obsDim, 2*actDim, false)
 		nn.CopyParams(ag.avg.Params(), ag.actor.Params())
 	}
 	ag.logAlpha = &nn.Param{Name: "log_alpha", Shape: []int{1}, Value: []float32{float32(math.Log(cfg.InitAlpha))}, Grad: []float32{0}}

@@ -184,14 +184,9 @@ func to64(s []float32) []float64 {
 }
 
 // tinyAgent is an agent with 3 observation values, 2 action values, hidden 7 and a batch
-// of 6, its batch and noise filled from seed; two transitions are terminal.
-func tinyAgent(t *testing.T, seed uint64, alpha float64) *Agent {
-	t.Helper()
-	return tinyAgentNorm(t, seed, alpha, false)
-}
-
-// tinyAgentNorm is tinyAgent, with LayerNorm in the critics when norm is set.
-func tinyAgentNorm(t *testing.T, seed uint64, alpha float64, norm bool) *Agent {
+// of 6 (LayerNorm in the critics with norm), its batch and noise filled from seed; two
+// transitions are terminal.
+func tinyAgent(t *testing.T, seed uint64, alpha float64, norm bool) *Agent {
 	t.Helper()
 	cfg := DefaultSAC()
 	cfg.Hidden, cfg.Batch, cfg.CriticNorm = 7, 6, norm
@@ -246,7 +241,7 @@ var gradCases = []struct {
 func TestCriticGradients(t *testing.T) {
 	for _, c := range gradCases {
 		alpha := c.alpha
-		ag := tinyAgentNorm(t, 1, alpha, c.norm)
+		ag := tinyAgent(t, 1, alpha, c.norm)
 		ref := newRefSAC(ag)
 		loss := ag.criticGrads()
 		want := ref.criticLoss()
@@ -270,7 +265,7 @@ func TestCriticGradients(t *testing.T) {
 func TestActorGradients(t *testing.T) {
 	for _, c := range gradCases {
 		alpha := c.alpha
-		ag := tinyAgentNorm(t, 3, alpha, c.norm)
+		ag := tinyAgent(t, 3, alpha, c.norm)
 		ref := newRefSAC(ag)
 		loss, logpMean, _ := ag.actorGrads()
 		wantLoss, wantLogp := ref.actorLoss()
@@ -294,7 +289,7 @@ func TestActorGradients(t *testing.T) {
 }
 
 func TestTemperatureGradient(t *testing.T) {
-	ag := tinyAgent(t, 5, 0.3)
+	ag := tinyAgent(t, 5, 0.3, false)
 	ag.logAlpha.Value[0] = -0.4
 	_, logpMean, _ := ag.actorGrads()
 	ag.alphaGrad(logpMean)
